@@ -100,7 +100,7 @@ def check_cell(cell, T=5, B=3, seed=0, eps=1e-5):
     return errors
 
 
-def check_all(T=5, B=3, input_size=4, hidden_size=5, seed=0, names=None):
+def check_all(T=5, B=3, input_size=4, hidden_size=6, seed=0, names=None):
     """Check every registered cell (float64); returns name -> (worst error, per-array errors)."""
     from . import cells
     results = {}
