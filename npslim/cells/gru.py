@@ -1,1 +1,172 @@
-"""(being written)"""
+"""The gated recurrent unit (Cho et al. 2014), in the form of PyTorch's ``nn.GRU``.
+
+Notation: MATH.md.  The three pre-activations are stacked in one block layout, named once::
+
+    GATE_ORDER = ("r", "u", "n")      # reset gate, update gate (torch's z), candidate
+
+``W`` (m, G·n), ``R`` (n, G·n) and ``b`` (G·n,) hold the blocks side by side in that order;
+``params["W_u"]`` is the live view of the update-gate block.  Row-vector convention as in
+lstm.py: the code computes ``x @ W``.
+
+The form implemented is PyTorch's: the reset gate multiplies the recurrent product *after*
+it is formed, rᵗ ⊙ (R_n yᵗ⁻¹ + b_Rn), not R_n (rᵗ ⊙ yᵗ⁻¹) as in Cho et al.'s paper.  That is
+why the candidate has a second bias ``b_Rn`` inside the reset product (torch's ``b_hn``):
+without it the cell could not equal torch's exactly.
+
+Inside the time loop the pre-activations of one step sit gate-major, ``s`` (G, B, n), and
+leave as the activations [r u n]; ``Q`` keeps qᵗ = R_n yᵗ⁻¹ + b_Rn, which backward needs for
+δr̄ and which forward has already formed.
+"""
+from __future__ import annotations
+
+from ..activations import SIGMOID, TANH
+from . import register
+from .base import Cell
+
+
+@register("gru")
+class GRU(Cell):
+    r"""GRU as in PyTorch's ``nn.GRU`` (reset gate applied after the recurrent product).
+
+    Forward, for t = 0..T−1 (y⁻¹ the initial state); torch's names in brackets::
+
+        r̄ᵗ = W_r xᵗ + R_r yᵗ⁻¹ + b_r            rᵗ = σ(r̄ᵗ)     reset gate   [r = σ(W_ir x + b_ir + W_hr h + b_hr)]
+        ūᵗ = W_u xᵗ + R_u yᵗ⁻¹ + b_u            uᵗ = σ(ūᵗ)     update gate  [z = σ(W_iz x + b_iz + W_hz h + b_hz)]
+        qᵗ = R_n yᵗ⁻¹ + b_Rn                                                [W_hn h + b_hn]
+        n̄ᵗ = W_n xᵗ + b_n + rᵗ ⊙ qᵗ             nᵗ = tanh(n̄ᵗ)  candidate    [n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))]
+        yᵗ = (1 − uᵗ) ⊙ nᵗ + uᵗ ⊙ yᵗ⁻¹                                      [h' = (1 − z) ⊙ n + z ⊙ h]
+
+    Backward (Δᵗ = dY[t]; at t = T−1 the carried term is the final-state gradient)::
+
+        δyᵗ = Δᵗ + R_rᵀ δr̄ᵗ⁺¹ + R_uᵀ δūᵗ⁺¹ + R_nᵀ δqᵗ⁺¹ + δyᵗ⁺¹ ⊙ uᵗ⁺¹
+        δn̄ᵗ = δyᵗ ⊙ (1 − uᵗ) ⊙ tanh'(n̄ᵗ)
+        δūᵗ = δyᵗ ⊙ (yᵗ⁻¹ − nᵗ) ⊙ σ'(ūᵗ)
+        δqᵗ = δn̄ᵗ ⊙ rᵗ
+        δr̄ᵗ = δn̄ᵗ ⊙ qᵗ ⊙ σ'(r̄ᵗ)
+        δxᵗ = W δāᵗ                           (ā = the stacked [r̄ ū n̄])
+        δW = Σₜ xᵗ δāᵗ,  δb = Σₜ δāᵗ,
+        δR = Σₜ yᵗ⁻¹ δâᵗ,  δb_Rn = Σₜ δqᵗ     (â = the stacked [r̄ ū q]: the recurrent deltas)
+        δy⁻¹ = R_rᵀ δr̄⁰ + R_uᵀ δū⁰ + R_nᵀ δq⁰ + δy⁰ ⊙ u⁰
+
+    Compared with the vanilla LSTM: no cell state (the block output is the memory), no
+    peepholes, no output gate and no output activation; the input and forget gates are
+    coupled into one update gate (iᵗ ↔ 1 − uᵗ, fᵗ ↔ uᵗ, as in CIFG), and a reset gate scales
+    the recurrent part of the candidate.
+
+    Shapes (G = len(GATE_ORDER) = 3)::
+
+        X  (T, B, m)     Y  (T, B, n)     state (y,): (B, n)
+        W  (m, G·n)      R  (n, G·n)      b  (G·n,)     b_Rn  (n,)
+        params: W_r W_u W_n (m, n), R_r R_u R_n (n, n), b_r b_u b_n (n,), b_Rn (n,)
+
+    Parameters: 3(mn + n² + n) + n.
+
+    PyTorch's biases map as b_r = b_ir + b_hr, b_u = b_iz + b_hz, b_n = b_in, b_Rn = b_hn
+    (see :mod:`npslim.interop`).
+    """
+
+    GATE_ORDER = ("r", "u", "n")
+    STATE = ("y",)
+    PARAM_FORMULA = "3(mn + n² + n) + n"
+
+    def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
+        super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
+        self._build()
+
+    # ------------------------------------------------------------------ parameters
+    def _build(self):
+        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
+        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
+        self.R = self._add_stacked("R", self._uniform((n, G * n)), self.GATE_ORDER)
+        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        self.b_Rn = self._add_param("b_Rn", self._uniform((n,)))
+
+    @classmethod
+    def param_count(cls, input_size, hidden_size, **options):
+        m, n, G = input_size, hidden_size, len(cls.GATE_ORDER)
+        return G * (m * n + n * n + n) + n
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, X, state0=None):
+        """X (T, B, m), state0 (y⁻¹,) or None -> Y (T, B, n), (yᵀ⁻¹,), cache."""
+        xp = self.xp
+        T, B = self._check_input(X)
+        (y0,) = self._check_state("state0", state0, B, T)
+        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        kr, ku, kn = self._k["r"], self._k["u"], self._k["n"]
+
+        # the input projection of all steps in one product:  W xᵗ + b  for every t
+        XW = xp.matmul(X.reshape(T * B, m), self.W)
+        XW += self.b
+        S = xp.ascontiguousarray(XW.reshape(T, B, G, n).transpose(0, 2, 1, 3))   # (T, G, B, n)
+        Yall = xp.empty((T + 1, B, n), dtype=self.dtype)     # Yall[t + 1] = yᵗ, Yall[0] = y⁻¹
+        Q = xp.empty((T, B, n), dtype=self.dtype)            # qᵗ = R_n yᵗ⁻¹ + b_Rn
+        Yall[0] = y0
+        rec = xp.empty((B, G * n), dtype=self.dtype)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+
+        for t in range(T):
+            s, y_prev, y = S[t], Yall[t], Yall[t + 1]                      # s (G, B, n)
+            xp.matmul(y_prev, self.R, out=rec)
+            rec3 = rec.reshape(B, G, n).transpose(1, 0, 2)                 # R yᵗ⁻¹, gate-major view
+            s[kr] += rec3[kr]                                              # r̄ᵗ = W_r xᵗ + R_r yᵗ⁻¹ + b_r
+            r = SIGMOID.forward(s[kr], out=s[kr])                          # rᵗ = σ(r̄ᵗ)
+            s[ku] += rec3[ku]                                              # ūᵗ = W_u xᵗ + R_u yᵗ⁻¹ + b_u
+            u = SIGMOID.forward(s[ku], out=s[ku])                          # uᵗ = σ(ūᵗ)
+            q = xp.add(rec3[kn], self.b_Rn, out=Q[t])                      # qᵗ = R_n yᵗ⁻¹ + b_Rn
+            s[kn] += xp.multiply(r, q, out=tmp)                            # n̄ᵗ = W_n xᵗ + b_n + rᵗ ⊙ qᵗ
+            nt = TANH.forward(s[kn], out=s[kn])                            # nᵗ = tanh(n̄ᵗ)
+            xp.subtract(y_prev, nt, out=y); y *= u; y += nt                # yᵗ = (1 − uᵗ) ⊙ nᵗ + uᵗ ⊙ yᵗ⁻¹
+
+        cache = {"X": X, "S": S, "Q": Q, "Y": Yall, "T": T, "B": B}
+        return Yall[1:], (Yall[T],), cache
+
+    def gate_activations(self, cache):
+        """{"r", "u"} -> (T, B, n) views of the cached reset and update gate activations."""
+        return {gate: cache["S"][:, self._k[gate]] for gate in ("r", "u")}
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dY, cache, dstate=None):
+        """dY (T, B, n), cache, dstate (δyᵀ⁻¹,) or None -> dX (T, B, m), (δy⁻¹,)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        self._check_output_grad(dY, T, B)
+        (dyT,) = self._check_state("dstate", dstate, B)
+        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        kr, ku, kn = self._k["r"], self._k["u"], self._k["n"]
+        S, Q, Yall = cache["S"], cache["Q"], cache["Y"]
+
+        dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ = [δr̄ δū δn̄], for W, b and X
+        dAR = xp.empty((T, B, G * n), dtype=self.dtype)   # δâᵗ = [δr̄ δū δq], for R and b_Rn
+        d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
+        dy = xp.empty((B, n), dtype=self.dtype)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+        dy_next = dyT.copy()                               # what step t+1 sends to yᵗ (at t = T−1: the final-state gradient)
+        R_T = xp.ascontiguousarray(self.R.T)               # (G·n, n), made once per call
+
+        for t in range(T - 1, -1, -1):
+            s, y_prev, q = S[t], Yall[t], Q[t]
+            r, u, nt = s[kr], s[ku], s[kn]
+            xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + [from t+1]
+            dnbar = TANH.grad(nt, out=d[kn]); dnbar *= dy                  # δn̄ᵗ = δyᵗ ⊙ (1 − uᵗ) ⊙ tanh'(n̄ᵗ)
+            dnbar *= xp.subtract(1.0, u, out=tmp)
+            dubar = SIGMOID.grad(u, out=d[ku]); dubar *= dy                # δūᵗ = δyᵗ ⊙ (yᵗ⁻¹ − nᵗ) ⊙ σ'(ūᵗ)
+            dubar *= xp.subtract(y_prev, nt, out=tmp)
+            drbar = SIGMOID.grad(r, out=d[kr]); drbar *= dnbar; drbar *= q # δr̄ᵗ = δn̄ᵗ ⊙ qᵗ ⊙ σ'(r̄ᵗ)
+            dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
+            dAR[t] = dA[t]
+            xp.multiply(dnbar, r, out=dAR[t].reshape(B, G, n)[:, kn])     # δqᵗ = δn̄ᵗ ⊙ rᵗ
+            xp.matmul(dAR[t], R_T, out=dy_next)                            # R_rᵀ δr̄ᵗ + R_uᵀ δūᵗ + R_nᵀ δqᵗ
+            dy_next += xp.multiply(dy, u, out=tmp)                         #   + δyᵗ ⊙ uᵗ, sent to step t−1
+
+        # each weight gradient as one product over all steps
+        dA2 = dA.reshape(T * B, G * n)
+        dAR2 = dAR.reshape(T * B, G * n)
+        g = self._grad_storage
+        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ xᵗ δāᵗ
+        g["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dAR2)            # δR = Σₜ yᵗ⁻¹ δâᵗ
+        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        g["b_Rn"] += dAR2.reshape(T * B, G, n)[:, kn].sum(axis=0)          # δb_Rn = Σₜ δqᵗ
+        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
+        return dX, (dy_next,)

@@ -1,1 +1,473 @@
-"""(being written)"""
+"""Salem's slim LSTMs: fewer parameters in the gates (Lu & Salem 2017, file 001) and constant
+gates (Akandeh & Salem 2019, file 000).
+
+Notation: MATH.md ("Salem's slim LSTMs").  Every cell here is the peephole-free LSTM of
+``lstm.py`` with pieces taken out, and reuses its step equations (``_step_forward``,
+``_step_backward`` and the gate hooks) unchanged; only what a cell removes is overridden.
+
+    lstm1    gate = σ(R_g yᵗ⁻¹ + b_g)     no input signal in the gates            4(mn + n² + n) − 3mn
+    lstm2    gate = σ(R_g yᵗ⁻¹)           no input signal, no bias                4(mn + n² + n) − 3(mn + n)
+    lstm3    gate = σ(b_g)                bias only: constant over time           4(mn + n² + n) − 3(mn + n²)
+    lstm6    cᵗ = f cᵗ⁻¹ + φ(W_z xᵗ + R_z yᵗ⁻¹ + b_z),  yᵗ = φ(cᵗ)             n(m + n + 1)
+    lstm_c6  cᵗ = f cᵗ⁻¹ + φ(W_z xᵗ + r_z ⊙ yᵗ⁻¹ + b_z), yᵗ = φ(cᵗ)            n(m + 2)
+
+(g ∈ {i, f, o}; the block input z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z of lstm1-3 is the vanilla one.)
+
+How the removed pieces leave the work: the stacked ``W``, ``R`` and ``b`` hold only the gate
+blocks that have them (``W_BLOCKS``, ``R_BLOCKS``, ``B_BLOCKS``: leading runs of GATE_ORDER),
+so the input projection before the loop is (m, n) instead of (m, 4n) for every cell here, the
+recurrent product inside the loop covers only the blocks with R (lstm3: R_z alone, (n, n)),
+and the weight gradients after the loop and δx cover the same blocks only.  lstm3's gates are
+σ(b): formed once per call, not once per step.  lstm_c6 has no matrix product in its loops.
+
+Salem's symbols against npslim's (Greff's): his W_c, U_c, b_c (block input, "c̃") are W_z, R_z,
+b_z here; his pointwise u_c of LSTM_C6 is ``r_z`` (lower case: a vector, like the peepholes
+p_*); his U_i, U_f, U_o are R_i, R_f, R_o; his hₜ is yᵗ.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import activations
+from ..activations import SIGMOID
+from . import register
+from .lstm import LSTM, ONE
+
+
+class SlimLSTM(LSTM):
+    r"""The peephole-free LSTM whose stacked ``W``, ``R`` and ``b`` may hold fewer gate blocks.
+
+    ``W_BLOCKS``, ``R_BLOCKS``, ``B_BLOCKS`` name the blocks of GATE_ORDER that have an input
+    weight, a recurrent weight and a bias; each is a leading run of GATE_ORDER (``("z",)`` or
+    all of it), so each stacked parameter is one contiguous slab and its gradient one product.
+    A block with neither W nor R has the same pre-activation at every step (its bias, or 0):
+    LSTM3 forms such gates once per call.  The equations are
+    the LSTM's (``_step_forward``, ``_step_backward``); the loops differ from ``LSTM.forward`` /
+    ``LSTM.backward`` only in covering those blocks, through four hooks::
+
+        _fill_preactivations(X, S)          āᵗ = W xᵗ + b for every step (one product)
+        _recurrent_forward(y_prev, s, work) āᵗ += R yᵗ⁻¹                 (in the loop)
+        _recurrent_backward(da, rT, out)    out = Rᵀ δāᵗ                 (in the loop)
+        _recurrent_grads(Yprev, dA)         δR += Σₜ yᵗ⁻¹ δāᵗ            (after the loop)
+
+    Not registered: the vanilla peephole-free LSTM is ``make("lstm", peepholes=False)``.
+    """
+
+    W_BLOCKS = ("z", "i", "f", "o")
+    R_BLOCKS = ("z", "i", "f", "o")
+    B_BLOCKS = ("z", "i", "f", "o")
+    PARAM_FORMULA = "4(mn + n² + n)"
+
+    def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
+        super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
+
+    # ------------------------------------------------------------------ parameters
+    def _build(self):
+        m, n = self.input_size, self.hidden_size
+        for kind in ("W_BLOCKS", "R_BLOCKS", "B_BLOCKS"):
+            blocks = getattr(self, kind)
+            assert tuple(blocks) == self.GATE_ORDER[:len(blocks)], \
+                f"{type(self).__name__}.{kind} = {blocks} must be a leading run of GATE_ORDER {self.GATE_ORDER}"
+        self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
+        self._nW, self._nR, self._nb = len(self.W_BLOCKS), len(self.R_BLOCKS), len(self.B_BLOCKS)
+        self.p = {}                                                        # no peepholes
+        self.W = self._add_stacked("W", self._uniform((m, self._nW * n)), self.W_BLOCKS)
+        self._build_recurrence()
+        self.b = self._add_stacked("b", self._uniform((self._nb * n,)), self.B_BLOCKS)
+
+    def _build_recurrence(self):
+        n = self.hidden_size
+        self.R = self._add_stacked("R", self._uniform((n, self._nR * n)), self.R_BLOCKS)
+
+    def options(self):
+        return {}
+
+    @classmethod
+    def param_count(cls, input_size, hidden_size, **options):
+        m, n = input_size, hidden_size
+        return len(cls.W_BLOCKS) * m * n + cls._recurrent_count(n) + len(cls.B_BLOCKS) * n
+
+    @classmethod
+    def _recurrent_count(cls, n):
+        return len(cls.R_BLOCKS) * n * n
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, X, state0=None):
+        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, n), (yᵀ⁻¹, cᵀ⁻¹), cache."""
+        xp = self.xp
+        T, B = self._check_input(X)
+        y0, c0 = self._check_state("state0", state0, B, T)
+        n, G = self.hidden_size, len(self.GATE_ORDER)
+
+        S = xp.empty((T, G, B, n), dtype=self.dtype)         # gate-major pre-activations, then activations
+        self._fill_preactivations(X, S)                      # āᵗ = W xᵗ + b, every step in one product
+        Yall = xp.empty((T + 1, B, n), dtype=self.dtype)     # Yall[t + 1] = yᵗ, Yall[0] = y⁻¹
+        Call = xp.empty((T + 1, B, n), dtype=self.dtype)     # Call[t + 1] = cᵗ, Call[0] = c⁻¹
+        Hc = xp.empty((T, B, n), dtype=self.dtype)           # h(cᵗ)
+        Yall[0] = y0
+        Call[0] = c0
+        work = xp.empty((B, self._nR * n), dtype=self.dtype)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+
+        for t in range(T):
+            s = S[t]                                                       # (G, B, n)
+            self._recurrent_forward(Yall[t], s, work)                      # āᵗ += R yᵗ⁻¹
+            self._step_forward(s, Call[t], Call[t + 1], Hc[t], Yall[t + 1], tmp)
+
+        cache = {"X": X, "S": S, "Y": Yall, "C": Call, "Hc": Hc, "T": T, "B": B}
+        return Yall[1:], (Yall[T], Call[T]), cache
+
+    def _project_input(self, X, S):
+        """S[:, blocks with W] ← W xᵗ for every step, in one product."""
+        T, B, m = X.shape
+        n, kW = self.hidden_size, self._nW
+        XW = self.xp.matmul(X.reshape(T * B, m), self.W)                  # (T·B, kW·n)
+        S[:, :kW] = XW.reshape(T, B, kW, n).transpose(0, 2, 1, 3)
+
+    def _fill_preactivations(self, X, S):
+        """āᵗ = W xᵗ + b for every step: a block without W starts from 0, one without b adds none."""
+        n, kW, kb = self.hidden_size, self._nW, self._nb
+        self._project_input(X, S)                                          # āᵗ = W xᵗ   (blocks with W)
+        S[:, kW:] = 0                                                      #      0      (blocks without)
+        S[:, :kb] += self.b.reshape(kb, 1, n)                              #      + b    (blocks with b)
+
+    def _recurrent_forward(self, y_prev, s, work):
+        """āᵗ += R yᵗ⁻¹ for the blocks with R; ``work`` (B, kR·n) takes the product."""
+        B, n, kR = y_prev.shape[0], self.hidden_size, self._nR
+        self.xp.matmul(y_prev, self.R, out=work)
+        s[:kR] += work.reshape(B, kR, n).transpose(1, 0, 2)
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dY, cache, dstate=None):
+        """dY (T, B, n), cache, dstate (δyᵀ⁻¹, δcᵀ⁻¹) or None -> dX (T, B, m), (δy⁻¹, δc⁻¹)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        self._check_output_grad(dY, T, B)
+        dyT, dcT = self._check_state("dstate", dstate, B)
+        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        S, Yall, Call, Hc = cache["S"], cache["Y"], cache["C"], cache["Hc"]
+
+        dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ, the stacked pre-activation deltas
+        d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
+        dy = xp.empty((B, n), dtype=self.dtype)
+        dc = xp.empty((B, n), dtype=self.dtype)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+        dy_next = dyT.copy()                               # Rᵀ δāᵗ⁺¹ (at t = T−1: the final-state gradient)
+        dc_next = dcT.copy()                               # what step t+1 sends back to cᵗ
+        rT = self._recurrence_for_backward()               # made once per call
+
+        for t in range(T - 1, -1, -1):
+            xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
+            self._step_backward(d, dy, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
+            dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
+            self._recurrent_backward(dA[t], rT, dy_next)                   # Rᵀ δāᵗ, sent to step t−1
+
+        # each weight gradient as one product over all steps, for the blocks that have the weight
+        dA2 = dA.reshape(T * B, G * n)
+        dAW = dA2[:, :self._nW * n]                                        # δā of the blocks with W
+        g = self._grad_storage
+        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dAW)           # δW = Σₜ xᵗ δāᵗ
+        self._recurrent_grads(Yall[:T], dA)                                # δR = Σₜ yᵗ⁻¹ δāᵗ
+        g["b"] += dA2[:, :self._nb * n].sum(axis=0)                        # δb = Σₜ δāᵗ
+        dX = xp.matmul(dAW, self.W.T).reshape(T, B, m)                     # δxᵗ = W δāᵗ
+        return dX, (dy_next, dc_next)
+
+    def _recurrence_for_backward(self):
+        """Rᵀ, contiguous, for the products in the backward loop."""
+        return self.xp.ascontiguousarray(self.R.T)                         # (kR·n, n)
+
+    def _recurrent_backward(self, da, R_T, out):
+        """out = Rᵀ δāᵗ over the blocks with R; ``da`` is δāᵗ (B, G·n)."""
+        self.xp.matmul(da[:, :self._nR * self.hidden_size], R_T, out=out)
+
+    def _recurrent_grads(self, Yprev, dA):
+        """δR += Σₜ yᵗ⁻¹ δāᵗ (one product); Yprev (T, B, n), dA (T, B, G·n)."""
+        T, B, n = Yprev.shape
+        dAR = dA.reshape(T * B, -1)[:, :self._nR * n]
+        self._grad_storage["R"] += self.xp.matmul(Yprev.reshape(T * B, n).T, dAR)
+
+
+# ====================================================================== file 001: LSTM1-3
+@register("lstm1")
+class LSTM1(SlimLSTM):
+    r"""LSTM1 (Lu & Salem 2017): the gates lose the input signal.
+
+    Forward (no peepholes; g = h = tanh)::
+
+        z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = g(z̄ᵗ)         (unchanged)
+        īᵗ = R_i yᵗ⁻¹ + b_i                 iᵗ = σ(īᵗ)          (no W_i xᵗ)
+        f̄ᵗ = R_f yᵗ⁻¹ + b_f                 fᵗ = σ(f̄ᵗ)          (no W_f xᵗ)
+        ōᵗ = R_o yᵗ⁻¹ + b_o                 oᵗ = σ(ōᵗ)          (no W_o xᵗ)
+        cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ,           yᵗ = h(cᵗ) ⊙ oᵗ
+
+    Backward: the peephole-free LSTM's, except that only δz̄ reaches the input::
+
+        δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹ + R_iᵀ δīᵗ⁺¹ + R_fᵀ δf̄ᵗ⁺¹ + R_oᵀ δōᵗ⁺¹
+        δōᵗ = δyᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
+        δcᵗ = δyᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
+        δxᵗ = W_zᵀ δz̄ᵗ                                    (the gates see no input)
+        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_⋆ = Σₜ yᵗ⁻¹ δ⋆ᵗ,  δb_⋆ = Σₜ δ⋆ᵗ    (⋆ ∈ z̄ ī f̄ ō)
+
+    Shapes::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W (m, n) = W_z        R (n, 4n) = [R_z R_i R_f R_o]        b (4n,) = [b_z b_i b_f b_o]
+
+    Parameters: 4(mn + n² + n) − 3mn = mn + 4n² + 4n.
+    """
+
+    W_BLOCKS = ("z",)
+    PARAM_FORMULA = "4(mn + n² + n) − 3mn = mn + 4n² + 4n"
+
+
+@register("lstm2")
+class LSTM2(SlimLSTM):
+    r"""LSTM2 (Lu & Salem 2017): the gates lose the input signal and the bias.
+
+    Forward (no peepholes; g = h = tanh)::
+
+        z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = g(z̄ᵗ)         (unchanged)
+        īᵗ = R_i yᵗ⁻¹                       iᵗ = σ(īᵗ)          (no W_i xᵗ, no b_i)
+        f̄ᵗ = R_f yᵗ⁻¹                       fᵗ = σ(f̄ᵗ)          (no W_f xᵗ, no b_f)
+        ōᵗ = R_o yᵗ⁻¹                       oᵗ = σ(ōᵗ)          (no W_o xᵗ, no b_o)
+        cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ,           yᵗ = h(cᵗ) ⊙ oᵗ
+
+    Backward: as LSTM1 (the same deltas), with the bias gradient for the block input only::
+
+        δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹ + R_iᵀ δīᵗ⁺¹ + R_fᵀ δf̄ᵗ⁺¹ + R_oᵀ δōᵗ⁺¹
+        δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ as LSTM1
+        δxᵗ = W_zᵀ δz̄ᵗ
+        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_⋆ = Σₜ yᵗ⁻¹ δ⋆ᵗ (⋆ ∈ z̄ ī f̄ ō),  δb_z = Σₜ δz̄ᵗ
+
+    Shapes::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W (m, n) = W_z        R (n, 4n) = [R_z R_i R_f R_o]        b (n,) = b_z
+
+    Parameters: 4(mn + n² + n) − 3(mn + n) = mn + 4n² + n.
+    """
+
+    W_BLOCKS = ("z",)
+    B_BLOCKS = ("z",)
+    PARAM_FORMULA = "4(mn + n² + n) − 3(mn + n) = mn + 4n² + n"
+
+
+@register("lstm3")
+class LSTM3(SlimLSTM):
+    r"""LSTM3 (Lu & Salem 2017): the gates keep only their bias, so they are constant over time.
+
+    Forward (no peepholes; g = h = tanh)::
+
+        z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = g(z̄ᵗ)         (unchanged)
+        iᵗ = σ(b_i),  fᵗ = σ(b_f),  oᵗ = σ(b_o)                 (no input, no recurrence)
+        cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ,           yᵗ = h(cᵗ) ⊙ oᵗ
+
+    The three gates are formed once per forward call (σ of 3n numbers), copied into every
+    step's gate blocks of the cache, and the gate hooks only read them.
+
+    Backward: only the block input recurs; the gate deltas feed nothing but their bias::
+
+        δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹
+        δōᵗ = δyᵗ ⊙ h(cᵗ) ⊙ σ'(b_o)
+        δcᵗ = δyᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(b_f),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(b_i),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
+        δxᵗ = W_zᵀ δz̄ᵗ
+        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_z = Σₜ yᵗ⁻¹ δz̄ᵗ,  δb_⋆ = Σₜ δ⋆ᵗ (⋆ ∈ z̄ ī f̄ ō)
+
+    Shapes::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W (m, n) = W_z        R (n, n) = R_z        b (4n,) = [b_z b_i b_f b_o]
+
+    Parameters: 4(mn + n² + n) − 3(mn + n²) = mn + n² + 4n.
+    """
+
+    W_BLOCKS = ("z",)
+    R_BLOCKS = ("z",)
+    PARAM_FORMULA = "4(mn + n² + n) − 3(mn + n²) = mn + n² + 4n"
+
+    def _fill_preactivations(self, X, S):
+        """z̄ᵗ = W_z xᵗ + b_z for every step; the gate blocks get their activations σ(b), made once."""
+        xp, n, kz = self.xp, self.hidden_size, self._k["z"]
+        self._project_input(X, S)                                          # z̄ᵗ = W_z xᵗ
+        S[:, kz] += self.params["b_z"]                                     #      + b_z
+        gate_bias = self.b[kz * n + n:].reshape(-1, 1, n)                  # [b_i b_f b_o]
+        gates = SIGMOID.forward(gate_bias, out=xp.empty(gate_bias.shape, dtype=self.dtype))
+        S[:, kz + 1:] = gates                                              # iᵗ, fᵗ, oᵗ = σ(b_i), σ(b_f), σ(b_o)
+
+    def input_gate(self, s, c_prev, tmp):
+        """iᵗ = σ(b_i), formed before the loop: read it"""
+        return s[self._k["i"]]
+
+    def forget_gate(self, s, c_prev, i, tmp):
+        """fᵗ = σ(b_f), formed before the loop: read it"""
+        return s[self._k["f"]]
+
+    def output_gate(self, s, c, tmp):
+        """oᵗ = σ(b_o), formed before the loop: read it"""
+        return s[self._k["o"]]
+
+
+# ====================================================================== file 000: LSTM_6, LSTM_C6
+ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu")
+DEFAULT_FORGET = 0.59            # the paper's starting value (Akandeh & Salem 2019, section 4.1.3)
+DEFAULT_ACTIVATION = "sigmoid"   # the paper's IMDB specification (its Table 3); tanh: its 20 Newsgroups run
+
+
+def _check_forget(forget):
+    """The constant forget value f: a real number with |f| < 1 (BIBO stability)."""
+    if isinstance(forget, bool) or not isinstance(forget, numbers.Real):
+        raise TypeError(f"forget: expected a real number with |forget| < 1, got {forget!r}")
+    f = float(forget)
+    if not math.isfinite(f) or abs(f) >= 1:
+        raise ValueError(f"forget: expected a finite number with |forget| < 1 (the constant forget value; "
+                         f"|f| < 1 keeps the cell BIBO stable), got {forget!r}")
+    return f
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATION_CHOICES:
+        raise ValueError(f"activation: expected one of {ACTIVATION_CHOICES}, got {activation!r}")
+    return activations.get(activation)
+
+
+@register("lstm6")
+class LSTM6(SlimLSTM):
+    r"""LSTM_6 (Akandeh & Salem 2019): the LSTM with constant gates, iᵗ = oᵗ = 1, fᵗ = f.
+
+    Forward (φ = ``activation``, both as the block-input and the output activation)::
+
+        z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = φ(z̄ᵗ)
+        cᵗ = f cᵗ⁻¹ + zᵗ                                        (iᵗ = 1, fᵗ = f constant)
+        yᵗ = φ(cᵗ)                                              (oᵗ = 1)
+
+    Backward::
+
+        δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹
+        δcᵗ = δyᵗ ⊙ φ'(cᵗ) + f δcᵗ⁺¹
+        δz̄ᵗ = δcᵗ ⊙ φ'(z̄ᵗ)
+        δxᵗ = W_zᵀ δz̄ᵗ
+        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_z = Σₜ yᵗ⁻¹ δz̄ᵗ,  δb_z = Σₜ δz̄ᵗ
+        δy⁻¹ = R_zᵀ δz̄⁰,  δc⁻¹ = f δc⁰
+
+    Against the vanilla LSTM: no peepholes, the three gates become constants (no W, R, b for
+    them, no gate deltas), and g = h = φ.  Written as the LSTM with GATE_ORDER = ("z",) and
+    the gate hooks returning the constants, so the step equations are the LSTM's.
+
+    Options: ``forget`` f, a constant that is not trained, |f| < 1 (default 0.59: the value the
+    paper starts from, section 4.1.3; it then goes up to 0.96 on IMDB); ``activation`` φ in
+    sigmoid, tanh, relu (default sigmoid: the paper's IMDB network, its Table 3; it reports
+    tanh too, on 20 Newsgroups, and ReLU failing to converge).
+
+    Shapes::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W_z (m, n)    R_z (n, n)    b_z (n,)       (Salem's W_c, U_c, b_c)
+
+    Parameters: n(m + n + 1).  Gate activations: {} (no gates; iᵗ = oᵗ = 1 and fᵗ = f).
+    """
+
+    GATE_ORDER = ("z",)
+    W_BLOCKS = R_BLOCKS = B_BLOCKS = ("z",)
+    PARAM_FORMULA = "n(m + n + 1)"
+
+    def __init__(self, input_size, hidden_size, *, forget=DEFAULT_FORGET, activation=DEFAULT_ACTIVATION,
+                 seed=0, dtype="float32"):
+        self.forget = _check_forget(forget)
+        self.g = self.h = _check_activation(activation)                    # φ in both places
+        self.activation = self.g.name
+        super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
+
+    def options(self):
+        opts = {}
+        if self.forget != DEFAULT_FORGET:
+            opts["forget"] = self.forget
+        if self.activation != DEFAULT_ACTIVATION:
+            opts["activation"] = self.activation
+        return opts
+
+    # the gates: constants, with nothing to train and no deltas
+    def input_gate(self, s, c_prev, tmp):
+        """iᵗ = 1"""
+        return ONE
+
+    def forget_gate(self, s, c_prev, i, tmp):
+        """fᵗ = f, the constant"""
+        return self.forget
+
+    def output_gate(self, s, c, tmp):
+        """oᵗ = 1"""
+        return ONE
+
+    def input_gate_backward(self, d, dc, z, i, tmp):
+        """no δī"""
+
+    def forget_gate_backward(self, d, dc, c_prev, f, tmp):
+        """no δf̄"""
+
+    def output_gate_backward(self, d, dy, hc, o, tmp):
+        """no δō"""
+
+    def _gates(self, s):
+        """(z, i, f, o) of one step: (zᵗ, 1, f, 1)."""
+        return s[self._k["z"]], ONE, self.forget, ONE
+
+
+@register("lstm_c6")
+class LSTMC6(LSTM6):
+    r"""LSTM_C6 (Akandeh & Salem 2019): LSTM_6 with a pointwise recurrence, r_z ⊙ yᵗ⁻¹.
+
+    Forward::
+
+        z̄ᵗ = W_z xᵗ + r_z ⊙ yᵗ⁻¹ + b_z      zᵗ = φ(z̄ᵗ)
+        cᵗ = f cᵗ⁻¹ + zᵗ,                    yᵗ = φ(cᵗ)
+
+    Backward::
+
+        δyᵗ = Δᵗ + r_z ⊙ δz̄ᵗ⁺¹
+        δcᵗ = δyᵗ ⊙ φ'(cᵗ) + f δcᵗ⁺¹
+        δz̄ᵗ = δcᵗ ⊙ φ'(z̄ᵗ)
+        δxᵗ = W_zᵀ δz̄ᵗ
+        δW_z = Σₜ xᵗ δz̄ᵗ,  δr_z = Σₜ yᵗ⁻¹ ⊙ δz̄ᵗ,  δb_z = Σₜ δz̄ᵗ
+        δy⁻¹ = r_z ⊙ δz̄⁰,  δc⁻¹ = f δc⁰
+
+    Against LSTM_6: the (n, n) matrix R_z becomes the vector r_z (Salem's u_c), so both time
+    loops are elementwise only: the one matrix product forward (W_z, before the loop) and the
+    two backward (δW_z, δx, after the loop) do not grow with T.
+
+    Options as LSTM_6: ``forget`` (default 0.59), ``activation`` (default sigmoid).
+
+    Shapes::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W_z (m, n)    r_z (n,)      b_z (n,)       (Salem's W_c, u_c, b_c)
+
+    Parameters: n(m + 2).  Gate activations: {} (no gates).
+    """
+
+    R_BLOCKS = ("z",)                      # the block that recurs, through the vector r_z
+    PARAM_FORMULA = "n(m + 2)"
+
+    def _build_recurrence(self):
+        self.r = self._add_param("r_z", self._uniform((self.hidden_size,)))
+
+    @classmethod
+    def _recurrent_count(cls, n):
+        return n
+
+    def _recurrent_forward(self, y_prev, s, work):
+        """z̄ᵗ += r_z ⊙ yᵗ⁻¹"""
+        s[self._k["z"]] += self.xp.multiply(self.r, y_prev, out=work)
+
+    def _recurrence_for_backward(self):
+        return self.r
+
+    def _recurrent_backward(self, da, r, out):
+        """out = r_z ⊙ δz̄ᵗ"""
+        self.xp.multiply(da, r, out=out)
+
+    def _recurrent_grads(self, Yprev, dA):
+        """δr_z += Σₜ yᵗ⁻¹ ⊙ δz̄ᵗ"""
+        self.grads["r_z"] += self.xp.einsum("tbn,tbn->n", Yprev, dA)
