@@ -1,1 +1,243 @@
-"""(being written)"""
+"""Towards binary-valued gates (Li et al., ICML 2018, paper 003): G²-LSTM and the sharpened sigmoid.
+
+Both are the LSTM of paper 003 (eqs. 2-7: the standard LSTM WITHOUT peepholes, so
+``peepholes=False`` is the default here; ``peepholes=True`` still works) with ONE change: the
+input and forget gates go through a tempered sigmoid, with logistic noise for G²-LSTM::
+
+    sharpened   iᵗ = σ(īᵗ / τ)                     fᵗ = σ(f̄ᵗ / τ)                     τ = 0.2
+    g2lstm      iᵗ = G(īᵗ, τ) = σ((īᵗ + εᵢᵗ) / τ)  fᵗ = G(f̄ᵗ, τ) = σ((f̄ᵗ + ε_fᵗ) / τ)   τ = 0.9 (training)
+                εᵗ = log Uᵗ − log(1 − Uᵗ),  Uᵗ ~ Uniform(0, 1) per element and per step
+
+So G²-LSTM in training is the sharpened sigmoid applied to the noisy pre-activation; the shared
+code is :class:`Sharpened`, and :class:`G2LSTM` only adds the noise and its mode switch.  Only
+the two gate hooks (and their backward) change; the loops are the vanilla ones of ``lstm.py``.
+
+The noise reaches the per-step gate hooks through a per-call context (``self._call``): forward
+draws all T steps' noise once, (T, 2, B, n), before the loop and hands each gate hook an
+iterator over its own (B, n) slices; the hooks take the next slice each step.  The temperature
+that forward used is stored in the cache, and backward uses that one (not the current mode's).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import types
+
+import numpy as np
+
+from .. import backend
+from ..activations import SIGMOID
+from . import register
+from .lstm import LSTM
+
+TEMPERED = ("i", "f")      # the gates that paper 003 pushes towards 0/1 (o and z are unchanged)
+
+
+@register("sharpened")
+class Sharpened(LSTM):
+    r"""The sharpened-sigmoid baseline of paper 003 (section 3.2): input and forget gates σ(ā / τ).
+
+    Forward (the vanilla LSTM of lstm.py otherwise; peepholes only with ``peepholes=True``)::
+
+        īᵗ = W_i xᵗ + R_i yᵗ⁻¹ (+ p_i ⊙ cᵗ⁻¹) + b_i      iᵗ = σ(īᵗ / τ)
+        f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ (+ p_f ⊙ cᵗ⁻¹) + b_f      fᵗ = σ(f̄ᵗ / τ)
+        z, o, c, y as in the vanilla LSTM
+
+    Backward: the vanilla deltas, with the gate derivative σ'(ā/τ)/τ = iᵗ(1 − iᵗ)/τ::
+
+        δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ (1 − iᵗ) / τ
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ (1 − fᵗ) / τ
+        (everything else, including δW, δR, δb, δp, δx, unchanged)
+
+    What changes vs the vanilla LSTM: the 1/τ inside the input and forget gates (the paper
+    notes this equals an LSTM with W_i, R_i, b_i, W_f, R_f, b_f divided by τ) and no
+    peepholes by default.  Deterministic: train and eval are the same.
+
+    Shapes: those of the vanilla LSTM (lstm.py)::
+
+        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
+        W_* (m, n)    R_* (n, n)    b_* (n,)      [p_i p_f p_o (n,) with peepholes=True]
+
+    Parameters: 4(mn + n² + n); with peepholes 4(mn + n² + n) + 3n.
+
+    Options: ``tau`` (> 0, default 0.2), ``peepholes`` (default False, as in paper 003).
+    """
+
+    DEFAULT_TAU = 0.2
+    PARAM_FORMULA = "4(mn + n² + n)  (peepholes=True: 4(mn + n² + n) + 3n)"
+
+    def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
+        self.tau = _positive_float("tau", self.DEFAULT_TAU if tau is None else tau)
+        self._call = None      # per-call context of forward/backward: inv_tau and the noise iterators
+        super().__init__(input_size, hidden_size, peepholes=peepholes, seed=seed, dtype=dtype)
+
+    def options(self):
+        opts = {} if self.tau == self.DEFAULT_TAU else {"tau": self.tau}
+        if self.peepholes:
+            opts["peepholes"] = True
+        return opts
+
+    @classmethod
+    def param_count(cls, input_size, hidden_size, peepholes=False, **options):
+        return super().param_count(input_size, hidden_size, peepholes=peepholes)
+
+    # ------------------------------------------------------------------ what a call uses
+    def _temperature(self):
+        """τ of the gates for a forward in the current mode."""
+        return self.tau
+
+    def _draw_gate_noise(self, T, B):
+        """The noise of a forward of T steps and B rows: (T, 2, B, n) or None (deterministic)."""
+        return None
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, X, state0=None):
+        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, n), (yᵀ⁻¹, cᵀ⁻¹), cache.
+
+        The cache also holds ``tau`` (the temperature used) and ``noise`` ((T, 2, B, n) logistic
+        noise [εᵢ, ε_f] of every step, or None)."""
+        T, B = self._check_input(X)
+        tau = self._temperature()
+        noise = self._draw_gate_noise(T, B)
+        steps = None if noise is None else {gate: iter(noise[:, k]) for k, gate in enumerate(TEMPERED)}
+        self._call = types.SimpleNamespace(inv_tau=1.0 / tau, noise=steps)
+        try:
+            Y, state, cache = super().forward(X, state0)
+        finally:
+            self._call = None
+        cache["tau"] = tau
+        cache["noise"] = noise
+        return Y, state, cache
+
+    def _tempered_gate(self, gate, s, c_peep, tmp):
+        """σ((ḡ + p_g ⊙ c_peep + ε_g) / τ), in place in the gate's block of ``s``."""
+        call = self._call
+        gbar = s[self._k[gate]]
+        if gate in self.p:
+            gbar += self.xp.multiply(self.p[gate], c_peep, out=tmp)        # ḡ + p_g ⊙ c
+        if call.noise is not None:
+            gbar += next(call.noise[gate])                                  # + log U − log(1 − U)
+        if call.inv_tau != 1.0:
+            gbar *= call.inv_tau                                            # / τ
+        return SIGMOID.forward(gbar, out=gbar)                              # σ(·)
+
+    def input_gate(self, s, c_prev, tmp):
+        """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)"""
+        return self._tempered_gate("i", s, c_prev, tmp)
+
+    def forget_gate(self, s, c_prev, i, tmp):
+        """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)"""
+        return self._tempered_gate("f", s, c_prev, tmp)
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dY, cache, dstate=None):
+        """dY (T, B, n), cache, dstate or None -> dX (T, B, m), (δy⁻¹, δc⁻¹); uses the cache's τ."""
+        self._call = types.SimpleNamespace(inv_tau=1.0 / cache["tau"], noise=None)
+        try:
+            return super().backward(dY, cache, dstate)
+        finally:
+            self._call = None
+
+    def _untemper(self, gate, d):
+        """δḡ *= 1/τ: the chain rule through the division by τ (σ' is taken from the gate value)."""
+        if self._call.inv_tau != 1.0:
+            d[self._k[gate]] *= self._call.inv_tau
+
+    def input_gate_backward(self, d, dc, z, i, tmp):
+        """δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ) / τ"""
+        super().input_gate_backward(d, dc, z, i, tmp)                       # δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ)
+        self._untemper("i", d)                                              #   / τ
+
+    def forget_gate_backward(self, d, dc, c_prev, f, tmp):
+        """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ) / τ"""
+        super().forget_gate_backward(d, dc, c_prev, f, tmp)                 # δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ)
+        self._untemper("f", d)                                              #   / τ
+
+
+@register("g2lstm")
+class G2LSTM(Sharpened):
+    r"""G²-LSTM, Gumbel-gate LSTM (Li et al. 2018, eqs. 11-16): Gumbel-sigmoid input and forget gates.
+
+    Forward in training mode (``cell.train()``, the default), for t = 0..T−1::
+
+        Uᵗ ~ Uniform(0, 1)  (T, 2, B, n), drawn once per forward: per element, per step, per gate
+        εᵗ = log Uᵗ − log(1 − Uᵗ)                                  (logistic noise)
+        iᵗ = G(īᵗ, τ) = σ((īᵗ + εᵢᵗ) / τ)      īᵗ = W_i xᵗ + R_i yᵗ⁻¹ (+ p_i ⊙ cᵗ⁻¹) + b_i
+        fᵗ = G(f̄ᵗ, τ) = σ((f̄ᵗ + ε_fᵗ) / τ)     f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ (+ p_f ⊙ cᵗ⁻¹) + b_f
+        z, o, c, y as in the vanilla LSTM
+
+    Backward (the noise is held fixed: it is part of the cache), ∂G/∂ā = G(1 − G)/τ::
+
+        δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ (1 − iᵗ) / τ
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ (1 − fᵗ) / τ
+        (everything else unchanged)
+
+    Evaluation mode (``cell.eval()``): the plain gates iᵗ = σ(īᵗ), fᵗ = σ(f̄ᵗ), deterministic,
+    i.e. exactly the vanilla LSTM.  Paper 003 says "the only difference between G²-LSTM and the
+    baselines is the training algorithm, while they adopt the same model structure", and the
+    authors' code (zhuohan123/g2-lstm: GumbelNoise returns its input unchanged when not
+    training; the Theano NMT model uses T.nnet.sigmoid in its non-sampling mode) evaluates with
+    σ(ā): no noise and no temperature.  (σ(ā/τ), the median of G, was the alternative; not chosen.)
+
+    Noise: the cell's own generator, ``numpy.random.default_rng([seed, 3])`` on the host (a
+    stream apart from the initialisation's), moved to the device; two cells with the same seed
+    draw the same noise.  ``with cell.noise_frozen():`` the first forward of each (T, B) draws,
+    later forwards of the same (T, B) reuse that draw (for gradient checks).
+
+    What changes vs the vanilla LSTM: in training, logistic noise and 1/τ inside the input and
+    forget gates; no peepholes by default (paper 003 builds on the LSTM without them).
+
+    Shapes: as the vanilla LSTM; cache["noise"] (T, 2, B, n) = [εᵢ, ε_f] per step (None in eval).
+
+    Parameters: 4(mn + n² + n); with peepholes 4(mn + n² + n) + 3n.
+
+    Options: ``tau`` (> 0, default 0.9 as in the paper), ``peepholes`` (default False).
+    """
+
+    DEFAULT_TAU = 0.9
+    #: the registry check runs in training mode (the default) with the noise frozen by check_cell;
+    #: peepholes on, so it covers the widest path (noise + temperature + peepholes)
+    GRADCHECK_OPTIONS = {"peepholes": True}
+    NOISE_STREAM = 3     # the noise generator is default_rng([seed, NOISE_STREAM])
+
+    def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
+        super().__init__(input_size, hidden_size, tau=tau, peepholes=peepholes, seed=seed, dtype=dtype)
+        self._noise_rng = np.random.default_rng(None if seed is None else [seed, self.NOISE_STREAM])
+        self._frozen = None      # inside noise_frozen(): (T, B) -> the noise drawn first
+
+    def _temperature(self):
+        """τ while training, 1 in evaluation (the plain sigmoid: see the class docstring)."""
+        return self.tau if self.training else 1.0
+
+    def _draw_gate_noise(self, T, B):
+        """(T, 2, B, n) logistic noise log U − log(1 − U) in training mode, None in evaluation."""
+        if not self.training:
+            return None
+        if self._frozen is not None and (T, B) in self._frozen:
+            return self._frozen[(T, B)]
+        # U ~ Uniform(0, 1), never 0 (and 1 − U >= 2⁻⁵³): the logit stays finite
+        U = self._noise_rng.uniform(np.finfo(np.float64).tiny, 1.0, size=(T, len(TEMPERED), B, self.hidden_size))
+        eps = np.log(U)
+        eps -= np.log1p(-U)                                                 # ε = log U − log(1 − U)
+        noise = backend.to_device(eps.astype(self.dtype), self.xp)
+        if self._frozen is not None:
+            self._frozen[(T, B)] = noise
+        return noise
+
+    @contextlib.contextmanager
+    def noise_frozen(self):
+        """Inside the block the first forward of each (T, B) draws the noise; later ones reuse it."""
+        outer = self._frozen
+        self._frozen = {} if outer is None else outer
+        try:
+            yield self
+        finally:
+            self._frozen = outer
+
+
+def _positive_float(arg, v):
+    """A finite float > 0, or a ValueError naming ``arg``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{arg}: expected a finite number > 0, got {v!r}")
+    return float(v)
