@@ -1,1 +1,488 @@
-"""(being written)"""
+"""Kuchaiev & Ginsburg, "Factorization tricks for LSTM networks" (ICLR 2017 workshop, file 002):
+the LSTM with a projection (LSTMP, Sak et al. 2014) and its two cheaper affine maps.
+
+Notation: MATH.md ("Projection, factorization, groups"), with Greff's symbols: the paper's hₜ is
+yᵗ here, its gate order (i, f, o, g) is npslim's GATE_ORDER (z, i, f, o) with g = z, and its
+column-vector W [x; y] is written row-vector like lstm.py: ``x @ W + y @ R`` with W (m, 4n) and
+R (p, 4n) the transposed x and y column blocks of the paper's 4n × (m + p) matrix; P (n, p) is
+the transposed paper P (p × n).
+
+Every cell here is the peephole-free LSTM of ``lstm.py`` whose block output is projected::
+
+    uᵗ = h(cᵗ) ⊙ oᵗ          the LSTM's block output, n wide (``_step_forward`` unchanged)
+    yᵗ = P uᵗ                the cell's output and recurrent signal, p wide
+
+and the three cells differ only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ = [z̄ ī f̄ ō]ᵗ (4n wide):
+
+    lstmp   āᵗ = W xᵗ + R yᵗ⁻¹ + b                   4n(m + p) + 4n + pn
+    flstm   āᵗ = W₂ (W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹) + b           r(m + p) + 4nr + 4n + pn
+    glstm   ā_jᵗ = W_j x_jᵗ + R_j y_jᵗ⁻¹ (group j)    4n(m + p)/k + 4n + pn
+            āᵗ = [ā_1ᵗ … ā_kᵗ] + b
+
+so ``LSTMP`` holds the loops (the LSTM's step equations plus the projection) and T is a set
+of hooks that F-LSTM and G-LSTM override::
+
+    _build_affine()                              the parameters of T (before P)
+    _fill_preactivations(X, S) -> saved          what T takes from xᵗ, every step in one product;
+                                                 ``saved``: arrays backward needs (cached)
+    _forward_work(B) -> work                     scratch for the forward loop
+    _recurrent_forward(t, y_prev, s, saved, work)  completes āᵗ in ``s`` with what T takes from yᵗ⁻¹
+    _backward_work(T, B) -> work                 transposed weights and buffers for the backward loop
+    _recurrent_backward(t, d, da, out, work)     out = (∂āᵗ/∂yᵗ⁻¹)ᵀ δāᵗ
+    _affine_grads(cache, dA, work) -> dX         the weight gradients of T (one product each) and δx
+
+Table 1 of the paper (two layers, p = 1024, n = 8192, both layer inputs p wide: the embedding and
+the first layer's projection; biases counted) is reproduced to the unit by ``param_count``:
+2 · 75,530,240 = 151,060,480 (LSTMP); 2 · 26,247,168 = 52,494,336 (F-LSTM r = 512);
+2 · 41,975,808 = 83,951,616, 2 · 25,198,592 = 50,397,184, 2 · 16,809,984 = 33,619,968
+(G-LSTM k = 2, 4, 8).  See tests/test_projection.py::test_table1.
+"""
+from __future__ import annotations
+
+import math
+
+from . import register
+from .base import _positive_int
+from .lstm import LSTM
+
+
+def _proj_size(hidden_size, proj_size):
+    """p: ``proj_size``, or the hidden size n when None (the default)."""
+    return hidden_size if proj_size is None else _positive_int("proj_size", proj_size)
+
+
+def _rank(proj_size, rank):
+    """r: ``rank``, or max(1, p // 2) when None (the paper's F512 is r = p/2 at p = 1024)."""
+    return max(1, proj_size // 2) if rank is None else _positive_int("rank", rank)
+
+
+def _groups(input_size, hidden_size, proj_size, groups):
+    """k, checked to divide m, n and p (every group gets equal slices of x, y and the cell)."""
+    k = _positive_int("groups", groups)
+    bad = [f"{what} = {size}" for what, size in
+           (("input_size", input_size), ("hidden_size", hidden_size), ("proj_size", proj_size)) if size % k]
+    if bad:
+        raise ValueError(f"groups: expected a number of groups that divides input_size, hidden_size and proj_size "
+                         f"(each group gets an equal slice of x, of the cell and of y), got groups = {k} with "
+                         f"{', '.join(bad)} not divisible by {k}")
+    return k
+
+
+@register("lstmp")
+class LSTMP(LSTM):
+    r"""LSTM with a recurrent projection (LSTMP; Sak et al. 2014, as in Kuchaiev & Ginsburg 2017).
+
+    Forward, for t = 0..T−1 (y⁻¹ (p wide), c⁻¹ (n wide) the initial state; g = h = tanh)::
+
+        z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = g(z̄ᵗ)
+        īᵗ = W_i xᵗ + R_i yᵗ⁻¹ + b_i        iᵗ = σ(īᵗ)
+        f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + b_f        fᵗ = σ(f̄ᵗ)
+        ōᵗ = W_o xᵗ + R_o yᵗ⁻¹ + b_o        oᵗ = σ(ōᵗ)
+        cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ
+        uᵗ = h(cᵗ) ⊙ oᵗ                                    (the LSTM's yᵗ, n wide)
+        yᵗ = P uᵗ                                          (projected, p wide)
+
+    Backward (Δᵗ = dY[t], p wide; every δ of step T is zero, or the final-state gradient)::
+
+        δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹ + R_iᵀ δīᵗ⁺¹ + R_fᵀ δf̄ᵗ⁺¹ + R_oᵀ δōᵗ⁺¹
+        δuᵗ = Pᵀ δyᵗ
+        δōᵗ = δuᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
+        δcᵗ = δuᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
+        δxᵗ = W δāᵗ       (ā = the stacked [z̄ ī f̄ ō])
+        δW = Σₜ xᵗ δāᵗ,  δR = Σₜ yᵗ⁻¹ δāᵗ,  δb = Σₜ δāᵗ,  δP = Σₜ uᵗ δyᵗ
+        δy⁻¹ = Rᵀ δā⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
+
+    Against the vanilla LSTM: no peepholes, and the block output goes through P (n -> p) before it
+    is the output and the recurrent input: R is p × 4n instead of n × 4n, the state is (y, c) with
+    y p wide, and δyᵗ passes through Pᵀ before the LSTM's step deltas (``_step_backward``, which
+    takes δuᵗ where the LSTM takes δyᵗ).
+
+    Shapes (G = 4)::
+
+        X  (T, B, m)     Y  (T, B, p)     state (y, c): (B, p), (B, n)
+        W  (m, G·n)      R  (p, G·n)      b  (G·n,)     P  (n, p)
+        params: W_z W_i W_f W_o (m, n), R_z R_i R_f R_o (p, n), b_z b_i b_f b_o (n,), P (n, p)
+
+    Parameters: 4n(m + p) + 4n + pn.
+
+    Options: ``proj_size`` p (default None: p = n, a square projection; the paper uses p < n,
+    1024 against 8192).
+    """
+
+    STATE = ("y", "c")
+    PARAM_FORMULA = "4n(m + p) + 4n + pn"
+    GRADCHECK_OPTIONS = {"proj_size": 3}
+
+    def __init__(self, input_size, hidden_size, *, proj_size=None, seed=0, dtype="float32"):
+        self.proj_size = _proj_size(_positive_int("hidden_size", hidden_size), proj_size)
+        super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
+
+    # ------------------------------------------------------------------ parameters
+    def _build(self):
+        n, p = self.hidden_size, self.proj_size
+        self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
+        self.p = {}                                                        # no peepholes
+        self._build_affine()
+        self.P = self._add_param("P", self._uniform((n, p)))
+
+    def _build_affine(self):
+        m, n, p, G = self.input_size, self.hidden_size, self.proj_size, len(self.GATE_ORDER)
+        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
+        self.R = self._add_stacked("R", self._uniform((p, G * n)), self.GATE_ORDER)
+        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+
+    @property
+    def output_size(self):
+        return self.proj_size
+
+    def state_sizes(self):
+        return (self.proj_size, self.hidden_size)
+
+    def options(self):
+        return {} if self.proj_size == self.hidden_size else {"proj_size": self.proj_size}
+
+    @classmethod
+    def param_count(cls, input_size, hidden_size, proj_size=None, **options):
+        m, n = input_size, hidden_size
+        p = _proj_size(n, proj_size)
+        return cls._affine_count(m, n, p, **options) + p * n
+
+    @classmethod
+    def _affine_count(cls, m, n, p):
+        """Parameters of T: W, R, b."""
+        return 4 * n * (m + p) + 4 * n
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, X, state0=None):
+        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, p), (yᵀ⁻¹, cᵀ⁻¹), cache."""
+        xp = self.xp
+        T, B = self._check_input(X)
+        y0, c0 = self._check_state("state0", state0, B, T)
+        n, p, G = self.hidden_size, self.proj_size, len(self.GATE_ORDER)
+
+        S = xp.empty((T, G, B, n), dtype=self.dtype)         # gate-major pre-activations, then activations
+        saved = self._fill_preactivations(X, S)              # what T takes from xᵗ, every step in one product
+        Yall = xp.empty((T + 1, B, p), dtype=self.dtype)     # Yall[t + 1] = yᵗ, Yall[0] = y⁻¹
+        Call = xp.empty((T + 1, B, n), dtype=self.dtype)     # Call[t + 1] = cᵗ, Call[0] = c⁻¹
+        Hc = xp.empty((T, B, n), dtype=self.dtype)           # h(cᵗ)
+        U = xp.empty((T, B, n), dtype=self.dtype)            # uᵗ = h(cᵗ) ⊙ oᵗ
+        Yall[0] = y0
+        Call[0] = c0
+        work = self._forward_work(B)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+
+        for t in range(T):
+            s = S[t]                                                       # (G, B, n)
+            self._recurrent_forward(t, Yall[t], s, saved, work)            # āᵗ = T(xᵗ, yᵗ⁻¹)
+            self._step_forward(s, Call[t], Call[t + 1], Hc[t], U[t], tmp)  # uᵗ = h(cᵗ) ⊙ oᵗ
+            xp.matmul(U[t], self.P, out=Yall[t + 1])                       # yᵗ = P uᵗ
+
+        cache = {"X": X, "S": S, "Y": Yall, "C": Call, "Hc": Hc, "U": U, "T": T, "B": B, **saved}
+        return Yall[1:], (Yall[T], Call[T]), cache
+
+    def _fill_preactivations(self, X, S):
+        """āᵗ ← W xᵗ + b for every step, in one product; nothing extra to cache."""
+        T, B, m = X.shape
+        n, G = self.hidden_size, len(self.GATE_ORDER)
+        XW = self.xp.matmul(X.reshape(T * B, m), self.W)                  # W xᵗ for every t
+        XW += self.b                                                       #      + b
+        S[...] = XW.reshape(T, B, G, n).transpose(0, 2, 1, 3)
+        return {}
+
+    def _forward_work(self, B):
+        return {"rec": self.xp.empty((B, len(self.GATE_ORDER) * self.hidden_size), dtype=self.dtype)}
+
+    def _recurrent_forward(self, t, y_prev, s, saved, work):
+        """āᵗ += R yᵗ⁻¹"""
+        B, n, G = y_prev.shape[0], self.hidden_size, len(self.GATE_ORDER)
+        rec = self.xp.matmul(y_prev, self.R, out=work["rec"])             # R yᵗ⁻¹   (B, G·n)
+        s += rec.reshape(B, G, n).transpose(1, 0, 2)                       # āᵗ += R yᵗ⁻¹
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, dY, cache, dstate=None):
+        """dY (T, B, p), cache, dstate (δyᵀ⁻¹, δcᵀ⁻¹) or None -> dX (T, B, m), (δy⁻¹, δc⁻¹)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        self._check_output_grad(dY, T, B)
+        dyT, dcT = self._check_state("dstate", dstate, B)
+        n, p, G = self.hidden_size, self.proj_size, len(self.GATE_ORDER)
+        S, Call, Hc, U = cache["S"], cache["C"], cache["Hc"], cache["U"]
+
+        dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ, the stacked pre-activation deltas
+        DY = xp.empty((T, B, p), dtype=self.dtype)         # δyᵗ of every step, for δP after the loop
+        d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
+        du = xp.empty((B, n), dtype=self.dtype)
+        dc = xp.empty((B, n), dtype=self.dtype)
+        tmp = xp.empty((B, n), dtype=self.dtype)
+        dy_next = dyT.copy()                               # (∂āᵗ⁺¹/∂yᵗ)ᵀ δāᵗ⁺¹ (at t = T−1: the final-state gradient)
+        dc_next = dcT.copy()                               # what step t+1 sends back to cᵗ
+        P_T = xp.ascontiguousarray(self.P.T)               # (p, n), made once per call
+        work = self._backward_work(T, B)
+
+        for t in range(T - 1, -1, -1):
+            dy = xp.add(dY[t], dy_next, out=DY[t])                         # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
+            xp.matmul(dy, P_T, out=du)                                     # δuᵗ = Pᵀ δyᵗ
+            self._step_backward(d, du, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
+            dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
+            self._recurrent_backward(t, d, dA[t], dy_next, work)           # Rᵀ δāᵗ, sent to step t−1
+
+        # each weight gradient as one product over all steps
+        self._grad_storage["P"] += xp.matmul(U.reshape(T * B, n).T, DY.reshape(T * B, p))   # δP = Σₜ uᵗ δyᵗ
+        dX = self._affine_grads(cache, dA, work)                           # δW, δR, δb; δxᵗ
+        return dX, (dy_next, dc_next)
+
+    def _backward_work(self, T, B):
+        return {"R_T": self.xp.ascontiguousarray(self.R.T)}                # (G·n, p), made once per call
+
+    def _recurrent_backward(self, t, d, da, out, work):
+        """out = Rᵀ δāᵗ; ``da`` is δāᵗ (B, G·n), ``d`` the same gate-major (G, B, n)."""
+        self.xp.matmul(da, work["R_T"], out=out)
+
+    def _affine_grads(self, cache, dA, work):
+        """δW, δR, δb as one product each over all steps; returns δX (T, B, m)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        m, p = self.input_size, self.proj_size
+        dA2 = dA.reshape(T * B, -1)
+        g = self._grad_storage
+        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)          # δW = Σₜ xᵗ δāᵗ
+        g["R"] += xp.matmul(cache["Y"][:T].reshape(T * B, p).T, dA2)      # δR = Σₜ yᵗ⁻¹ δāᵗ
+        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        return xp.matmul(dA2, self.W.T).reshape(T, B, m)                   # δxᵗ = W δāᵗ
+
+
+@register("flstm")
+class FLSTM(LSTMP):
+    r"""Factorized LSTM (F-LSTM; Kuchaiev & Ginsburg 2017): LSTMP whose affine map goes through rank r.
+
+    The paper's W (4n × (m + p)) ≈ W₂ W₁ with W₁ r × (m + p) and W₂ 4n × r.  W₁ is kept as its x
+    and y parts, W₁ₓ and W₁ᵧ, so that W₁ₓ xᵗ of every step is one product before the loop.
+
+    Forward (everything else is LSTMP's)::
+
+        qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹                            (r wide, cached)
+        āᵗ = W₂ qᵗ + b                                     (ā = [z̄ ī f̄ ō])
+        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, uᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P uᵗ     as LSTMP
+
+    Backward (the step deltas δuᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
+
+        δyᵗ = Δᵗ + W₁ᵧᵀ δqᵗ⁺¹
+        δqᵗ = W₂ᵀ δāᵗ
+        δxᵗ = W₁ₓᵀ δqᵗ
+        δW₂ = Σₜ qᵗ δāᵗ,  δb = Σₜ δāᵗ,  δW₁ₓ = Σₜ xᵗ δqᵗ,  δW₁ᵧ = Σₜ yᵗ⁻¹ δqᵗ,  δP = Σₜ uᵗ δyᵗ
+        δy⁻¹ = W₁ᵧᵀ δq⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
+
+    Against LSTMP: only T changes (W, R -> W₁ₓ, W₁ᵧ, W₂).  In the loop: two products of
+    widths p·r and r·4n instead of one of p·4n.
+
+    Shapes (G = 4; row-vector storage, like lstm.py)::
+
+        X  (T, B, m)     Y  (T, B, p)     state (y, c): (B, p), (B, n)
+        W1_x (m, r)      W1_y (p, r)      W2 (r, G·n)   b (G·n,)      P (n, p)
+        params: W1_x, W1_y, W2_z W2_i W2_f W2_o (r, n), b_z b_i b_f b_o (n,), P
+
+    Parameters: r(m + p) + 4nr + 4n + pn.
+
+    Options: ``proj_size`` p (default n), ``rank`` r (default max(1, p // 2): the paper's
+    F-LSTM F512 has r = 512 at p = 1024).  W₂ is drawn from U(−1/√r, 1/√r) (its fan-in), the
+    rest from U(−1/√n, 1/√n).
+    """
+
+    PARAM_FORMULA = "r(m + p) + 4nr + 4n + pn"
+    GRADCHECK_OPTIONS = {"proj_size": 3, "rank": 2}
+
+    def __init__(self, input_size, hidden_size, *, proj_size=None, rank=None, seed=0, dtype="float32"):
+        self.rank = _rank(_proj_size(_positive_int("hidden_size", hidden_size), proj_size), rank)
+        super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
+
+    def _build_affine(self):
+        m, n, p, r, G = self.input_size, self.hidden_size, self.proj_size, self.rank, len(self.GATE_ORDER)
+        self.W1_x = self._add_param("W1_x", self._uniform((m, r)))
+        self.W1_y = self._add_param("W1_y", self._uniform((p, r)))
+        self.W2 = self._add_stacked("W2", self._uniform((r, G * n), bound=1.0 / math.sqrt(r)), self.GATE_ORDER)
+        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+
+    def options(self):
+        opts = super().options()
+        if self.rank != _rank(self.proj_size, None):
+            opts["rank"] = self.rank
+        return opts
+
+    @classmethod
+    def _affine_count(cls, m, n, p, rank=None):
+        r = _rank(p, rank)
+        return r * (m + p) + 4 * n * r + 4 * n
+
+    # ------------------------------------------------------------------ forward
+    def _fill_preactivations(self, X, S):
+        """qᵗ ← W₁ₓ xᵗ for every step, in one product (āᵗ is formed in the loop, from all of qᵗ)."""
+        T, B, m = X.shape
+        Q = self.xp.matmul(X.reshape(T * B, m), self.W1_x).reshape(T, B, self.rank)
+        return {"Q": Q}
+
+    def _forward_work(self, B):
+        xp, n, G = self.xp, self.hidden_size, len(self.GATE_ORDER)
+        return {"rec": xp.empty((B, G * n), dtype=self.dtype), "qy": xp.empty((B, self.rank), dtype=self.dtype),
+                "b": self.b.reshape(G, 1, n)}
+
+    def _recurrent_forward(self, t, y_prev, s, saved, work):
+        """qᵗ += W₁ᵧ yᵗ⁻¹;  āᵗ = W₂ qᵗ + b"""
+        xp = self.xp
+        B, n, G = y_prev.shape[0], self.hidden_size, len(self.GATE_ORDER)
+        q = saved["Q"][t]
+        q += xp.matmul(y_prev, self.W1_y, out=work["qy"])                  # qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹
+        rec = xp.matmul(q, self.W2, out=work["rec"])                       # W₂ qᵗ   (B, G·n)
+        xp.add(rec.reshape(B, G, n).transpose(1, 0, 2), work["b"], out=s)  # āᵗ = W₂ qᵗ + b
+
+    # ------------------------------------------------------------------ backward
+    def _backward_work(self, T, B):
+        xp = self.xp
+        return {"W2_T": xp.ascontiguousarray(self.W2.T),                  # (G·n, r)
+                "W1y_T": xp.ascontiguousarray(self.W1_y.T),                # (r, p)
+                "DQ": xp.empty((T, B, self.rank), dtype=self.dtype)}       # δqᵗ of every step
+
+    def _recurrent_backward(self, t, d, da, out, work):
+        """δqᵗ = W₂ᵀ δāᵗ (kept for the weight gradients);  out = W₁ᵧᵀ δqᵗ"""
+        xp = self.xp
+        dq = xp.matmul(da, work["W2_T"], out=work["DQ"][t])               # δqᵗ = W₂ᵀ δāᵗ
+        xp.matmul(dq, work["W1y_T"], out=out)                              # W₁ᵧᵀ δqᵗ, sent to step t−1
+
+    def _affine_grads(self, cache, dA, work):
+        """δW₂, δb, δW₁ₓ, δW₁ᵧ as one product each over all steps; returns δX (T, B, m)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        m, p, r = self.input_size, self.proj_size, self.rank
+        dA2 = dA.reshape(T * B, -1)
+        DQ2 = work["DQ"].reshape(T * B, r)
+        g = self._grad_storage
+        g["W2"] += xp.matmul(cache["Q"].reshape(T * B, r).T, dA2)         # δW₂ = Σₜ qᵗ δāᵗ
+        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        g["W1_x"] += xp.matmul(cache["X"].reshape(T * B, m).T, DQ2)       # δW₁ₓ = Σₜ xᵗ δqᵗ
+        g["W1_y"] += xp.matmul(cache["Y"][:T].reshape(T * B, p).T, DQ2)   # δW₁ᵧ = Σₜ yᵗ⁻¹ δqᵗ
+        return xp.matmul(DQ2, self.W1_x.T).reshape(T, B, m)                # δxᵗ = W₁ₓᵀ δqᵗ
+
+
+@register("glstm")
+class GLSTM(LSTMP):
+    r"""Group LSTM (G-LSTM; Kuchaiev & Ginsburg 2017): LSTMP whose affine map is k independent blocks.
+
+    x (m) and y (p) are cut into k equal consecutive slices, x = [x_1 … x_k], y = [y_1 … y_k].
+    Group j maps [x_jᵗ; y_jᵗ⁻¹] ((m + p)/k) to 4n/k pre-activations, which are ITS n/k units of
+    EVERY gate: group j owns cell units j·n/k … (j+1)·n/k − 1 (the same slice of z̄, ī, f̄, ō and
+    so of c and u), so the cell is k LSTMs of n/k units each side by side, as in TensorFlow's
+    ``GLSTMCell`` (the paper's code).  The k results concatenated (unit-wise, inside each gate)
+    are āᵗ; b (4n) and P (n × p, mixing all groups into every yᵗ) are not grouped.
+
+    Forward, for each group j (ā_j = [z̄ ī f̄ ō] restricted to the units of group j)::
+
+        ā_jᵗ = W_j x_jᵗ + R_j y_jᵗ⁻¹ + b_j
+        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, uᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P uᵗ     as LSTMP
+
+    Backward (the step deltas δuᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
+
+        δy_jᵗ = Δ_jᵗ + R_jᵀ δā_jᵗ⁺¹
+        δx_jᵗ = W_jᵀ δā_jᵗ
+        δW_j = Σₜ x_jᵗ δā_jᵗ,  δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ,  δb = Σₜ δāᵗ,  δP = Σₜ uᵗ δyᵗ
+        δy_j⁻¹ = R_jᵀ δā_j⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
+
+    Against LSTMP: only T changes (W, R become block-diagonal with k blocks, stored as the
+    blocks).  The k groups are one batched product (``matmul`` on (k, ·, ·) stacks), before the
+    loop for x and in it for y; no Python loop over groups.
+
+    Shapes (G = 4; m_k = m/k, p_k = p/k, n_k = n/k)::
+
+        X  (T, B, m)           Y  (T, B, p)           state (y, c): (B, p), (B, n)
+        W  (k, m_k, G·n_k)     R  (k, p_k, G·n_k)     b  (G·n,)      P  (n, p)
+        params: W_z W_i W_f W_o (k, m_k, n_k), R_z R_i R_f R_o (k, p_k, n_k), b_z b_i b_f b_o (n,), P
+        (W_i[j] maps x_j to the input gate of group j's units; with k = 1 W[0] is LSTMP's W)
+
+    Parameters: k · (4n/k) · ((m + p)/k) + 4n + pn = 4n(m + p)/k + 4n + pn.
+
+    Options: ``proj_size`` p (default n), ``groups`` k (default 2, the paper's G-2), which must
+    divide m, n and p.
+    """
+
+    PARAM_FORMULA = "k·(4n/k)·((m + p)/k) + 4n + pn = 4n(m + p)/k + 4n + pn"
+    GRADCHECK_OPTIONS = {"proj_size": 2, "groups": 2}
+    DEFAULT_GROUPS = 2
+
+    def __init__(self, input_size, hidden_size, *, proj_size=None, groups=DEFAULT_GROUPS, seed=0, dtype="float32"):
+        n = _positive_int("hidden_size", hidden_size)
+        self.groups = _groups(_positive_int("input_size", input_size), n, _proj_size(n, proj_size), groups)
+        super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
+
+    def _build_affine(self):
+        m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
+        self.W = self._add_stacked("W", self._uniform((k, m // k, G * n // k)), self.GATE_ORDER)
+        self.R = self._add_stacked("R", self._uniform((k, p // k, G * n // k)), self.GATE_ORDER)
+        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+
+    def options(self):
+        opts = super().options()
+        if self.groups != self.DEFAULT_GROUPS:
+            opts["groups"] = self.groups
+        return opts
+
+    @classmethod
+    def _affine_count(cls, m, n, p, groups=DEFAULT_GROUPS):
+        k = _groups(m, n, p, groups)
+        return k * (4 * n // k) * ((m + p) // k) + 4 * n
+
+    def _by_group(self, a):
+        """(R, k·w) -> (k, R, w): the k consecutive slices of the last axis, group-major (a view)."""
+        k = self.groups
+        return a.reshape(a.shape[0], k, a.shape[1] // k).transpose(1, 0, 2)
+
+    # ------------------------------------------------------------------ forward
+    def _fill_preactivations(self, X, S):
+        """ā_jᵗ ← W_j x_jᵗ + b_j for every step and group, in one batched product."""
+        T, B, m = X.shape
+        n, k, G = self.hidden_size, self.groups, len(self.GATE_ORDER)
+        XW = self.xp.matmul(self._by_group(X.reshape(T * B, m)), self.W)  # W_j x_jᵗ   (k, T·B, G·n_k)
+        S.reshape(T, G, B, k, n // k)[...] = XW.reshape(k, T, B, G, n // k).transpose(1, 3, 2, 0, 4)
+        S += self.b.reshape(G, 1, n)                                       #      + b
+        return {}
+
+    def _forward_work(self, B):
+        k, G, n = self.groups, len(self.GATE_ORDER), self.hidden_size
+        return {"rec": self.xp.empty((k, B, G * n // k), dtype=self.dtype)}
+
+    def _recurrent_forward(self, t, y_prev, s, saved, work):
+        """ā_jᵗ += R_j y_jᵗ⁻¹ for every group j (one batched product)"""
+        B, n, k, G = y_prev.shape[0], self.hidden_size, self.groups, len(self.GATE_ORDER)
+        rec = self.xp.matmul(self._by_group(y_prev), self.R, out=work["rec"])   # R_j y_jᵗ⁻¹  (k, B, G·n_k)
+        s_units = s.reshape(G, B, k, n // k)                               # group j's units of every gate
+        s_units += rec.reshape(k, B, G, n // k).transpose(2, 1, 0, 3)      # ā_jᵗ += R_j y_jᵗ⁻¹
+
+    # ------------------------------------------------------------------ backward
+    def _backward_work(self, T, B):
+        xp, n, p, k, G = self.xp, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
+        return {"R_T": xp.ascontiguousarray(self.R.transpose(0, 2, 1)),   # (k, G·n_k, p_k)
+                "dg": xp.empty((k, B, G, n // k), dtype=self.dtype),      # δā_jᵗ, group-major
+                "dyg": xp.empty((k, B, p // k), dtype=self.dtype)}        # R_jᵀ δā_jᵗ
+
+    def _recurrent_backward(self, t, d, da, out, work):
+        """out_j = R_jᵀ δā_jᵗ for every group j (one batched product)"""
+        xp, dg, dyg = self.xp, work["dg"], work["dyg"]
+        k, G, B, n = self.groups, *d.shape
+        dg[...] = d.reshape(G, B, k, n // k).transpose(2, 1, 0, 3)         # δā_jᵗ
+        xp.matmul(dg.reshape(k, B, G * n // k), work["R_T"], out=dyg)      # R_jᵀ δā_jᵗ
+        out.reshape(B, k, -1)[...] = dyg.transpose(1, 0, 2)                # [y_1 … y_k], sent to step t−1
+
+    def _affine_grads(self, cache, dA, work):
+        """δW_j, δR_j (one batched product each), δb; returns δX (T, B, m)."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
+        dA2 = dA.reshape(T * B, G * n)
+        dAg = xp.ascontiguousarray(                                        # δā_jᵗ, (k, T·B, G·n_k)
+            dA.reshape(T * B, G, k, n // k).transpose(2, 0, 1, 3)).reshape(k, T * B, G * n // k)
+        Xg = self._by_group(cache["X"].reshape(T * B, m))                 # x_jᵗ     (k, T·B, m_k)
+        Yg = self._by_group(cache["Y"][:T].reshape(T * B, p))             # y_jᵗ⁻¹   (k, T·B, p_k)
+        g = self._grad_storage
+        g["W"] += xp.matmul(Xg.transpose(0, 2, 1), dAg)                    # δW_j = Σₜ x_jᵗ δā_jᵗ
+        g["R"] += xp.matmul(Yg.transpose(0, 2, 1), dAg)                    # δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ
+        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        dXg = xp.matmul(dAg, self.W.transpose(0, 2, 1))                    # δx_jᵗ = W_jᵀ δā_jᵗ  (k, T·B, m_k)
+        return dXg.transpose(1, 0, 2).reshape(T, B, m)
