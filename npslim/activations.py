@@ -17,6 +17,7 @@ class Activation:
 
     name = None
     is_identity = False
+    smooth = True         # differentiable everywhere (relu is not: it has a kink at 0)
 
     def forward(self, x, out):
         raise NotImplementedError
@@ -61,6 +62,7 @@ class Tanh(Activation):
 
 class Relu(Activation):
     name = "relu"
+    smooth = False
 
     def forward(self, x, out):
         return _maximum(x, 0.0, out)
