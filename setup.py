@@ -18,7 +18,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["npslim", "npslim.*"]),
-    package_data={"npslim": ["data/*"]},
+    package_data={"npslim": ["data/*", "datasets/data/*"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.23",

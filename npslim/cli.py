@@ -2,18 +2,27 @@
 
     npslim gradcheck            gradient-check every registered cell, one line each
     npslim cells -m 28 -n 50    every registered cell with its parameter count and formula
+    npslim train --cell gru     train one cell on one task; writes a run folder
+    npslim compare --task digits-rows --cells lstm,gru,cifg,lstm_c6
+                                train several cells on one task: a table and one figure of all curves
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import platform
 import sys
 import time
+from pathlib import Path
 
 from . import cells as cell_registry
 
 
 def _parse_options(pairs):
-    """['proj_size=4', 'tau=0.5'] -> {'proj_size': 4, 'tau': 0.5}"""
+    """['proj_size=4', 'tau=0.5'] -> {'proj_size': 4, 'tau': 0.5} (a dict passes through)"""
+    if isinstance(pairs, dict):
+        return dict(pairs)
     options = {}
     for pair in pairs or []:
         if "=" not in pair:
@@ -71,20 +80,338 @@ def cmd_cells(args):
     header = f"{'cell':<10} {'parameters':>12}  formula"
     print(header)
     print("-" * 78)
+    import inspect
+    notes = []
     for name in cell_registry.names():
         cls = cell_registry.get(name)
-        import inspect
         accepted = inspect.signature(cls.__init__).parameters
         opts = {k: v for k, v in options.items() if k in accepted}
         try:
             count = f"{cls.param_count(m, n, **opts):,}"
         except (ValueError, TypeError) as exc:
-            count = f"({exc})"
-        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            notes.append(f"[{len(notes) + 1}] {name}: {exc}")
+            count = f"n/a [{len(notes)}]"
         print(f"{name:<10} {count:>12}  {cls.PARAM_FORMULA}")
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         if args.verbose and summary:
             print(f"{'':<10} {'':>12}  {summary}")
+    if notes:
+        print()
+        print("\n".join(notes))
     return 0
+
+
+# ---------------------------------------------------------------------------- train / compare
+#: the defaults of ``npslim train`` and ``npslim compare``, chosen so that
+#: ``npslim compare --task digits-rows --cells lstm,gru,cifg,lstm_c6`` takes well under a minute on
+#: two CPU cores and the LSTM reaches >= 0.97 test accuracy (0.98-0.99 over seeds)
+TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", hidden_size=64, epochs=30,
+                      batch_size=32, optimizer="adam", lr=1e-2, clip=5.0, schedule="none", patience=None,
+                      val_fraction=0.0, tbptt=None, seed=0, dtype="float32", threads=1)
+
+
+def _run_folder(out, task, cells):
+    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created."""
+    if out:
+        folder = Path(out)
+    else:
+        base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{'-'.join(cells)}"
+        folder, k = base, 1
+        while folder.exists():
+            k += 1
+            folder = base.with_name(f"{base.name}-{k}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cell_options(name, options):
+    """The options of ``options`` that cell ``name`` accepts."""
+    import inspect
+    accepted = inspect.signature(cell_registry.get(name).__init__).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def _build(args, task, cell, folder, desc=None):
+    """The model and the trainer of one cell, from the parsed options."""
+    from .train import Trainer, build_model
+    model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
+                        **_cell_options(cell, _parse_options(args.option)))
+    trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
+                      optimizer_options=_parse_options(args.optimizer_option), clip=args.clip,
+                      schedule=args.schedule, schedule_options=_parse_options(args.schedule_option),
+                      batch_size=args.batch_size, patience=args.patience, monitor=args.monitor,
+                      val_fraction=args.val_fraction, tbptt=args.tbptt, seed=args.seed, out=folder,
+                      progress=not args.no_progress, desc=desc or cell)
+    return model, trainer
+
+
+def _config(args, command, cells, task, trainers):
+    from . import __version__
+    import numpy as np
+    from .backend import get_backend
+    return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
+            "cells": cells, "cell_options": _parse_options(args.option), "hidden_size": args.hidden_size,
+            "epochs": args.epochs, "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
+            "trainer": next(iter(trainers.values())).config() if trainers else None,
+            "parameters": {c: t.model.num_params() for c, t in trainers.items()},
+            "versions": {"npslim": __version__, "numpy": np.__version__, "python": platform.python_version()},
+            "backend": get_backend()}
+
+
+def _write_json(path, obj):
+    from .train import _jsonable
+    Path(path).write_text(json.dumps(_jsonable(obj, strict=True), indent=1) + "\n")
+
+
+def _fit(trainer, epochs):
+    """Train; returns None or the TrainingDiverged message."""
+    from .train import TrainingDiverged
+    try:
+        trainer.fit(epochs)
+    except TrainingDiverged as exc:
+        return str(exc)
+    return None
+
+
+def _summary(trainer):
+    """One row of the results: parameters, seconds per epoch, best and final monitored metric."""
+    hist = trainer.history
+    cell = next(layer for layer in trainer.model.layers.values() if hasattr(layer, "cell")).cell
+    return {"cell": cell.name, "cell_params": cell.num_params(), "params": trainer.model.num_params(),
+            "epochs": len(hist),
+            "seconds_per_epoch": sum(r["seconds"] for r in hist) / len(hist) if hist else float("nan"),
+            "monitor": trainer.monitor, "best": trainer.best["value"], "best_epoch": trainer.best["epoch"],
+            "final": hist[-1][trainer.monitor] if hist else None,
+            "best_test": _best_test(trainer), "stopped_early": trainer.stopped_early}
+
+
+def _best_test(trainer):
+    key = f"test_{trainer.task.metric}"
+    values = [r[key] for r in trainer.history if r.get(key) is not None]
+    if not values:
+        return None
+    return max(values) if trainer.task.metric == "accuracy" else min(values)
+
+
+def _plots(folder, trainer, name="gates.png"):
+    from .plots import plot_gate_histograms
+    X = trainer.task.X_test[:, :256]
+    return plot_gate_histograms(trainer.model, X, Path(folder) / name,
+                                title=f"{trainer.desc}: gate activations on {X.shape[1]} test sequences")
+
+
+@contextlib.contextmanager
+def _blas_threads(n):
+    """Limit the BLAS thread pool to ``n`` threads inside the block (0: leave it alone)."""
+    if not n:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:          # scikit-learn brings it; without it the library default stays
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def cmd_train(args):
+    threads = args.threads
+    if args.resume:              # the run's own thread count: the same reduction order, the same bits
+        config = Path(args.resume) / "config.json"
+        threads = json.loads(config.read_text()).get("threads", threads) if config.exists() else threads
+    with _blas_threads(threads):
+        return _train(args)
+
+
+def _train(args):
+    from . import tasks
+    if args.resume:
+        return _resume(args)
+    if args.cell not in cell_registry.names():
+        raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
+    task = tasks.make(args.task, seed=args.seed, **_parse_options(args.task_option))
+    folder = _run_folder(args.out, args.task, [args.cell])
+    print(f"run folder: {folder}", flush=True)
+    model, trainer = _build(args, task, args.cell, folder)
+    _write_json(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
+    return _finish_train(args, folder, trainer)
+
+
+def _finish_train(args, folder, trainer):
+    from .plots import plot_curves
+    from .train import write_history
+    print(f"{trainer.desc} on {trainer.task.name}: {trainer.model.num_params():,} parameters "
+          f"(cell {_summary(trainer)['cell_params']:,}), {args.epochs} epochs", flush=True)
+    failure = _fit(trainer, args.epochs)
+    write_history(folder, trainer.history)
+    if trainer.history:
+        plot_curves(trainer.history, folder / "curves.png", metric=trainer.task.metric,
+                    title=f"{trainer.desc} on {trainer.task.name}")
+    if failure is None:
+        _plots(folder, trainer)
+    s = _summary(trainer)
+    if trainer.history:
+        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}; final {s['final']:.4f}; "
+              f"{s['seconds_per_epoch']:.2f} s per epoch" + ("; stopped early" if s["stopped_early"] else ""))
+    if failure:
+        print(failure, file=sys.stderr)
+    print(f"wrote {folder}")
+    return 1 if failure else 0
+
+
+def _resume(args):
+    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+    from . import tasks
+    folder = Path(args.resume)
+    if not (folder / "config.json").exists() or not (folder / "checkpoint.npz").exists():
+        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
+    config = json.loads((folder / "config.json").read_text())
+    if config["command"] != "train":
+        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; only 'train' runs resume")
+    t = config["trainer"]
+    saved = argparse.Namespace(
+        task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
+        option=config["cell_options"], optimizer=t["optimizer"], lr=t["lr"], optimizer_option=t["optimizer_options"],
+        clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
+        batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
+        tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        epochs=args.epochs)
+    task = tasks.make(saved.task, seed=saved.seed, **config["task_options"])
+    cell = config["cells"][0]
+    model, trainer = _build(saved, task, cell, folder)
+    trainer.load_checkpoint(folder / "checkpoint.npz")
+    print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
+    return _finish_train(saved, folder, trainer)
+
+
+def cmd_compare(args):
+    with _blas_threads(args.threads):
+        return _compare(args)
+
+
+def _compare(args):
+    from . import tasks
+    from .plots import plot_curves
+    from .train import write_history
+    asked = [c.strip() for c in args.cells.split(",") if c.strip()]
+    cells = [c for c in asked if c in cell_registry.names()]
+    skipped = [c for c in asked if c not in cells]
+    if skipped:
+        print(f"skipped (not registered): {', '.join(skipped)}; registered cells: {', '.join(cell_registry.names())}",
+              flush=True)
+    if not cells:
+        raise SystemExit("--cells: none of the given cells is registered")
+    task = tasks.make(args.task, seed=args.seed, **_parse_options(args.task_option))
+    folder = _run_folder(args.out, args.task, cells)
+    print(f"run folder: {folder}", flush=True)
+    print(f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
+          f"m = {task.input_size}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
+          f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}, seed {args.seed}", flush=True)
+    trainers, failures = {}, {}
+    start = time.perf_counter()
+    for cell in cells:
+        _, trainers[cell] = _build(args, task, cell, folder / cell)
+    _write_json(folder / "config.json", _config(args, "compare", cells, task, trainers))
+    for cell, trainer in trainers.items():
+        failures[cell] = _fit(trainer, args.epochs)
+        s = _summary(trainer)
+        line = (f"{cell}: best test {task.metric} {s['best_test']:.4f}, {s['seconds_per_epoch']:.3f} s per epoch"
+                if trainer.history else f"{cell}: no epoch completed")
+        print(line + (f"  [{failures[cell]}]" if failures[cell] else ""), flush=True)
+        if failures[cell] is None:
+            _plots(folder / cell, trainer)
+    histories = {cell: t.history for cell, t in trainers.items()}
+    write_history(folder, histories)
+    plot_curves(histories, folder / "curves.png", metric=task.metric,
+                title=f"{', '.join(cells)} on {task.name} (hidden size {args.hidden_size})")
+    rows = [_summary(t) for t in trainers.values()]
+    table = _table(rows, task.metric, failures)
+    (folder / "results.txt").write_text(table + "\n")
+    _write_json(folder / "results.json", rows)
+    print()
+    print(table)
+    print(f"\ntotal {time.perf_counter() - start:.1f} s; wrote {folder} (config.json, history.json, history.csv, "
+          f"curves.png, results.txt, and per cell: checkpoint.npz, best.npz, gates.png)")
+    return 1 if any(failures.values()) else 0
+
+
+def _table(rows, metric, failures):
+    best = f"best test {metric}"
+    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>18} {'epoch':>6}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        score = "diverged" if failures.get(r["cell"]) and r["best_test"] is None else \
+            (f"{r['best_test']:.4f}" if r["best_test"] is not None else "-")
+        lines.append(f"{r['cell']:<10} {r['params']:>10,} {r['cell_params']:>8,} {r['seconds_per_epoch']:>8.3f} "
+                     f"{score:>18} {r['best_epoch'] if r['best_epoch'] is not None else '-':>6}")
+    return "\n".join(lines)
+
+
+def _add_training_options(p, compare):
+    """The options shared by ``train`` and ``compare``."""
+    from . import optim, tasks
+    from .train import SCHEDULES
+    d = TRAIN_DEFAULTS
+    p.add_argument("--task", default=d["task"], choices=tasks.names(),
+                   help=f"the task to train on (default {d['task']}: scikit-learn's 8x8 digits, one row per step)")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="a task option, e.g. T=100 for adding (repeatable; see npslim.tasks.options(name))")
+    if compare:
+        p.add_argument("--cells", default=d["cells"],
+                       help=f"comma-separated registered cells to compare, trained one after the other with the "
+                            f"same seed; unregistered names are skipped with a note (default {d['cells']})")
+    else:
+        p.add_argument("--cell", default=d["cell"], help=f"the registered cell to train (default {d['cell']}; "
+                                                         f"`npslim cells` lists them)")
+    p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                   help="a cell option, e.g. peepholes=false or proj_size=32 (repeatable; applied to the cells "
+                        "that take it)")
+    p.add_argument("-n", "--hidden-size", type=int, default=d["hidden_size"],
+                   help=f"hidden size n of the recurrent cell (default {d['hidden_size']})")
+    p.add_argument("--epochs", type=int, default=d["epochs"],
+                   help=f"number of passes over the training split (default {d['epochs']}; with --resume, "
+                        f"the total to reach)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"training minibatch size (default {d['batch_size']})")
+    p.add_argument("--optimizer", default=d["optimizer"], choices=optim.names(),
+                   help=f"optimizer, PyTorch's update rules (default {d['optimizer']})")
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']:g}; with "
+                                                             f"--schedule loss it is eta0)")
+    p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
+                   help="another optimizer keyword, e.g. momentum=0.9 or weight_decay=1e-4 (repeatable)")
+    p.add_argument("--clip", type=float, default=d["clip"],
+                   help=f"clip the global gradient norm to this value; 0 turns clipping off "
+                        f"(default {d['clip']:g})")
+    p.add_argument("--schedule", default=d["schedule"], choices=sorted(SCHEDULES),
+                   help="learning-rate schedule: none, step (StepLR, needs step_size), exp (ExponentialLR, needs "
+                        "gamma), plateau (ReduceLROnPlateau on the monitored value), loss (Lu & Salem's "
+                        "lr = eta0 * exp(training loss)) (default none)")
+    p.add_argument("--schedule-option", action="append", metavar="KEY=VALUE",
+                   help="a schedule keyword, e.g. gamma=0.9 or step_size=10 (repeatable)")
+    p.add_argument("--patience", type=int, default=d["patience"],
+                   help="early stopping: stop after this many epochs without a better monitored value "
+                        "(default: never stop early)")
+    p.add_argument("--monitor", default=None,
+                   help="history key that decides the best epoch and early stopping, e.g. test_loss "
+                        "(default: val_<metric> with --val-fraction, else test_<metric>)")
+    p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
+                   help="hold this fraction of the training split out as a validation split (default 0: none; "
+                        "the tasks ship a train and a test split)")
+    p.add_argument("--tbptt", type=int, default=d["tbptt"],
+                   help="truncated BPTT window in steps, for per-step tasks such as sine or copy "
+                        "(default: full backpropagation through time)")
+    p.add_argument("--dtype", default=d["dtype"], choices=["float32", "float64"],
+                   help=f"floating-point type of the parameters and the arithmetic (default {d['dtype']})")
+    p.add_argument("--seed", type=int, default=d["seed"],
+                   help=f"seed of the weights, the shuffling and the synthetic task data; the same seed repeats "
+                        f"a run (default {d['seed']})")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder to write the run into (default ./runs/<timestamp>-<task>-<cells>/)")
+    p.add_argument("--threads", type=int, default=d["threads"],
+                   help=f"BLAS threads (default {d['threads']}: the per-step matrix products of small recurrent "
+                        f"models run fastest on one thread; 0 leaves the library's default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser():
@@ -115,6 +442,33 @@ def build_parser():
                    help="a cell option, e.g. proj_size=64 or groups=2 (repeatable; applied to the cells that take it)")
     p.add_argument("-v", "--verbose", action="store_true", help="also print each cell's one-line summary")
     p.set_defaults(func=cmd_cells)
+
+    p = sub.add_parser(
+        "train", help="train one cell on one task",
+        description="Train one recurrent cell (a Recurrent layer, then a Dense read-out; softmax cross-entropy or "
+                    "mean squared error) on one task, with a progress bar, evaluation after every epoch, "
+                    "checkpoints and a guard that stops on a NaN/Inf loss or gradient.  Writes a run folder: "
+                    "config.json, history.json, history.csv, curves.png (loss and metric), gates.png (gate "
+                    "histograms), checkpoint.npz (last epoch, for --resume) and best.npz (best epoch); prints its "
+                    "path.  Exit status 1 if training diverged.")
+    _add_training_options(p, compare=False)
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the train run in DIR from its checkpoint.npz with its own config.json (only "
+                        "--epochs and --no-progress are taken from this command line); the result equals an "
+                        "uninterrupted run bit for bit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "compare", help="train several cells on one task and compare them",
+        description="Train several cells on one task, one after the other with the same settings and seed, "
+                    "then print a table (cell, parameters of the model and of the cell, seconds per training "
+                    "epoch, best test metric and its epoch) and write one figure of all curves.  Writes a run "
+                    "folder: config.json, history.json, history.csv (a cell column), curves.png, results.txt, "
+                    "results.json, and per cell a subfolder with checkpoint.npz, best.npz and gates.png; prints "
+                    "its path.  The defaults train lstm, gru, cifg and lstm_c6 on digits-rows in well under a "
+                    "minute on two CPU cores.")
+    _add_training_options(p, compare=True)
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
