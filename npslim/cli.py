@@ -3,6 +3,8 @@
     npslim gradcheck            gradient-check every registered cell, one line each
     npslim cells -m 28 -n 50    every registered cell with its parameter count and formula
     npslim train --cell gru     train one cell on one task; writes a run folder
+    npslim train --task imdb --limit 2000
+                                the same on a real dataset (a subset of 2000 training reviews)
     npslim compare --task digits-rows --cells lstm,gru,cifg,lstm_c6
                                 train several cells on one task: a table and one figure of all curves
 """
@@ -109,6 +111,72 @@ TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm
                       batch_size=32, optimizer="adam", lr=1e-2, clip=5.0, schedule="none", patience=None,
                       val_fraction=0.0, tbptt=None, seed=0, dtype="float32", threads=1)
 
+#: per-task defaults of --hidden-size, --epochs, --batch-size, --lr and --tbptt for the real datasets
+#: (the other tasks take TRAIN_DEFAULTS).  Hidden sizes as the papers (Lu & Salem, file 001: MNIST rows
+#: n = 50, pixels n = 100, IMDB n = 128 with 128-wide embeddings); the epochs are short budgets
+#: for two CPU cores (the papers train 100-200 epochs), see ``npslim train --help``.
+TASK_DEFAULTS = {
+    "mnist-rows": dict(hidden_size=50, epochs=10, batch_size=32, lr=2e-3),
+    "mnist-pixels": dict(hidden_size=100, epochs=3, batch_size=32, lr=1e-3),
+    "imdb": dict(hidden_size=128, epochs=3, batch_size=32, lr=1e-3),
+    "chorales": dict(hidden_size=128, epochs=50, batch_size=8, lr=1e-2),
+    "shakespeare-chars": dict(hidden_size=256, epochs=2, batch_size=32, lr=5e-3, tbptt=50),
+    "vowels": dict(hidden_size=64, epochs=40, batch_size=16, lr=1e-2),
+}
+#: the options TASK_DEFAULTS may set (each is None on the command line unless given)
+PER_TASK = ("hidden_size", "epochs", "batch_size", "lr", "tbptt")
+
+
+def task_defaults(task):
+    """The training defaults of ``task``: TRAIN_DEFAULTS updated by its TASK_DEFAULTS entry."""
+    return dict(TRAIN_DEFAULTS, **TASK_DEFAULTS.get(task, {}))
+
+
+def _resolve_defaults(args):
+    """Fill the per-task options left out on the command line from the task's defaults."""
+    d = task_defaults(args.task)
+    for key in PER_TASK:
+        if getattr(args, key) is None:
+            setattr(args, key, d[key])
+    if args.tbptt == 0:                     # --tbptt 0: full BPTT, also where the task's default is a window
+        args.tbptt = None
+    return args
+
+
+def _task_options(args):
+    """--task-option pairs, with --limit / --limit-test as the task's n_train / n_test."""
+    from . import tasks
+    options = _parse_options(args.task_option)
+    accepted = tasks.options(args.task)
+    for flag, dest, key in (("--limit", "limit", "n_train"), ("--limit-test", "limit_test", "n_test")):
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if key not in accepted:
+            raise SystemExit(f"{flag}: task {args.task!r} has a fixed size (it takes {sorted(accepted) or 'no options'})")
+        options[key] = value
+    return options
+
+
+def _make_task(name, seed, options):
+    """tasks.make, with a missing dataset reported as the datasets package words it (how to fetch it)."""
+    from . import tasks
+    from .datasets import DataNotFound
+    try:
+        return tasks.make(name, seed=seed, **options)
+    except DataNotFound as exc:
+        raise SystemExit(f"task {name!r}: {exc}")
+
+
+def _describe(task, args):
+    """One line: the task's size and shapes and the training settings."""
+    inputs = (f"token ids, vocabulary {task.vocab_size}, embedding {task.embed_size}" if task.tokens
+              else f"m = {task.input_size}")
+    return (f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
+            f"{inputs}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
+            f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}"
+            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}")
+
 
 def _run_folder(out, task, cells):
     """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created."""
@@ -195,7 +263,8 @@ def _best_test(trainer):
 
 def _plots(folder, trainer, name="gates.png"):
     from .plots import plot_gate_histograms
-    X = trainer.task.X_test[:, :256]
+    from .train import cell_inputs
+    X = cell_inputs(trainer.model, trainer.task.X_test[:, :256])        # token ids: their embeddings
     return plot_gate_histograms(trainer.model, X, Path(folder) / name,
                                 title=f"{trainer.desc}: gate activations on {X.shape[1]} test sequences")
 
@@ -225,14 +294,15 @@ def cmd_train(args):
 
 
 def _train(args):
-    from . import tasks
     if args.resume:
         return _resume(args)
     if args.cell not in cell_registry.names():
         raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
-    task = tasks.make(args.task, seed=args.seed, **_parse_options(args.task_option))
+    _resolve_defaults(args)
+    task = _make_task(args.task, args.seed, _task_options(args))
     folder = _run_folder(args.out, args.task, [args.cell])
     print(f"run folder: {folder}", flush=True)
+    print(_describe(task, args), flush=True)
     model, trainer = _build(args, task, args.cell, folder)
     _write_json(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
     return _finish_train(args, folder, trainer)
@@ -262,7 +332,6 @@ def _finish_train(args, folder, trainer):
 
 def _resume(args):
     """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
-    from . import tasks
     folder = Path(args.resume)
     if not (folder / "config.json").exists() or not (folder / "checkpoint.npz").exists():
         raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
@@ -276,8 +345,8 @@ def _resume(args):
         clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
-        epochs=args.epochs)
-    task = tasks.make(saved.task, seed=saved.seed, **config["task_options"])
+        epochs=args.epochs if args.epochs is not None else config["epochs"])
+    task = _make_task(saved.task, saved.seed, config["task_options"])
     cell = config["cells"][0]
     model, trainer = _build(saved, task, cell, folder)
     trainer.load_checkpoint(folder / "checkpoint.npz")
@@ -291,7 +360,6 @@ def cmd_compare(args):
 
 
 def _compare(args):
-    from . import tasks
     from .plots import plot_curves
     from .train import write_history
     asked = [c.strip() for c in args.cells.split(",") if c.strip()]
@@ -302,12 +370,11 @@ def _compare(args):
               flush=True)
     if not cells:
         raise SystemExit("--cells: none of the given cells is registered")
-    task = tasks.make(args.task, seed=args.seed, **_parse_options(args.task_option))
+    _resolve_defaults(args)
+    task = _make_task(args.task, args.seed, _task_options(args))
     folder = _run_folder(args.out, args.task, cells)
     print(f"run folder: {folder}", flush=True)
-    print(f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
-          f"m = {task.input_size}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
-          f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}, seed {args.seed}", flush=True)
+    print(_describe(task, args), flush=True)
     trainers, failures = {}, {}
     start = time.perf_counter()
     for cell in cells:
@@ -353,10 +420,19 @@ def _add_training_options(p, compare):
     from . import optim, tasks
     from .train import SCHEDULES
     d = TRAIN_DEFAULTS
-    p.add_argument("--task", default=d["task"], choices=tasks.names(),
-                   help=f"the task to train on (default {d['task']}: scikit-learn's 8x8 digits, one row per step)")
+    p.add_argument("--task", default=d["task"], choices=tasks.names(), metavar="TASK",
+                   help=f"the task to train on: {', '.join(tasks.names())} (default {d['task']}: scikit-learn's "
+                        f"8x8 digits, one row per step; the real datasets, table below, need their data: "
+                        f"bash datasets/fetch.sh)")
     p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
-                   help="a task option, e.g. T=100 for adding (repeatable; see npslim.tasks.options(name))")
+                   help="a task option, e.g. T=100 for adding, permuted=true for mnist-pixels, maxlen=500 for imdb "
+                        "(repeatable; see npslim.tasks.options(name))")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on a seeded random subset of N training sequences (the task option n_train; "
+                        "default: all); for quick runs on the real datasets")
+    p.add_argument("--limit-test", type=int, default=None, metavar="N",
+                   help="evaluate on a seeded random subset of N test sequences (the task option n_test; "
+                        "default: all)")
     if compare:
         p.add_argument("--cells", default=d["cells"],
                        help=f"comma-separated registered cells to compare, trained one after the other with the "
@@ -367,17 +443,17 @@ def _add_training_options(p, compare):
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
                    help="a cell option, e.g. peepholes=false or proj_size=32 (repeatable; applied to the cells "
                         "that take it)")
-    p.add_argument("-n", "--hidden-size", type=int, default=d["hidden_size"],
-                   help=f"hidden size n of the recurrent cell (default {d['hidden_size']})")
-    p.add_argument("--epochs", type=int, default=d["epochs"],
-                   help=f"number of passes over the training split (default {d['epochs']}; with --resume, "
-                        f"the total to reach)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help=f"training minibatch size (default {d['batch_size']})")
+    p.add_argument("-n", "--hidden-size", type=int, default=None,
+                   help=f"hidden size n of the recurrent cell (default {d['hidden_size']}; per task: table below)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"number of passes over the training split (default {d['epochs']}; per task: table "
+                        f"below; with --resume, the total to reach, default the run's own)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"training minibatch size (default {d['batch_size']}; per task: table below)")
     p.add_argument("--optimizer", default=d["optimizer"], choices=optim.names(),
                    help=f"optimizer, PyTorch's update rules (default {d['optimizer']})")
-    p.add_argument("--lr", type=float, default=d["lr"], help=f"learning rate (default {d['lr']:g}; with "
-                                                             f"--schedule loss it is eta0)")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d['lr']:g}; per task: table "
+                                                          f"below; with --schedule loss it is eta0)")
     p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
                    help="another optimizer keyword, e.g. momentum=0.9 or weight_decay=1e-4 (repeatable)")
     p.add_argument("--clip", type=float, default=d["clip"],
@@ -398,9 +474,10 @@ def _add_training_options(p, compare):
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
                    help="hold this fraction of the training split out as a validation split (default 0: none; "
                         "the tasks ship a train and a test split)")
-    p.add_argument("--tbptt", type=int, default=d["tbptt"],
-                   help="truncated BPTT window in steps, for per-step tasks such as sine or copy "
-                        "(default: full backpropagation through time)")
+    p.add_argument("--tbptt", type=int, default=None,
+                   help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
+                        "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
+                        "0: full BPTT)")
     p.add_argument("--dtype", default=d["dtype"], choices=["float32", "float64"],
                    help=f"floating-point type of the parameters and the arithmetic (default {d['dtype']})")
     p.add_argument("--seed", type=int, default=d["seed"],
@@ -412,6 +489,40 @@ def _add_training_options(p, compare):
                    help=f"BLAS threads (default {d['threads']}: the per-step matrix products of small recurrent "
                         f"models run fastest on one thread; 0 leaves the library's default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps paragraphs as usual, but keeps indented lines (tables) as they are."""
+
+    def _fill_text(self, text, width, indent):
+        out = []
+        for para in text.split("\n\n"):
+            if para.startswith(" "):
+                out.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+def _defaults_table():
+    """The per-task defaults, as the epilog of train and compare."""
+    from . import tasks
+    rows = [("task", "hidden", "epochs", "batch", "lr", "tbptt")]
+    for name in tasks.names():
+        d = task_defaults(name)
+        rows.append((name, str(d["hidden_size"]), str(d["epochs"]), str(d["batch_size"]), f"{d['lr']:g}",
+                     str(d["tbptt"] or "-")))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    lines = ["  " + "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    return ("defaults per task (options given on the command line win; optimizer adam, clip 5 for all):\n\n"
+            + "\n".join(lines) + "\n\n"
+            "The real datasets (mnist-rows, mnist-pixels, imdb, chorales, shakespeare-chars, vowels) are read "
+            "from npslim's cache (bash datasets/fetch.sh fetches them); without them the command says how to get "
+            "them.  --limit N trains on N sequences of them (shakespeare-chars: N segments of 200 characters).  "
+            "imdb follows Lu & Salem (file 001): 20,000 words, the last 80 words of each review, embedding 128, "
+            "n = 128; Akandeh & Salem's setting (file 000) is --task-option vocab_size=5000 --task-option "
+            "maxlen=500 --task-option embed_size=32 -n 100.")
 
 
 def build_parser():
@@ -451,6 +562,7 @@ def build_parser():
                     "config.json, history.json, history.csv, curves.png (loss and metric), gates.png (gate "
                     "histograms), checkpoint.npz (last epoch, for --resume) and best.npz (best epoch); prints its "
                     "path.  Exit status 1 if training diverged.")
+    p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=False)
     p.add_argument("--resume", metavar="DIR",
                    help="continue the train run in DIR from its checkpoint.npz with its own config.json (only "
@@ -467,6 +579,7 @@ def build_parser():
                     "results.json, and per cell a subfolder with checkpoint.npz, best.npz and gates.png; prints "
                     "its path.  The defaults train lstm, gru, cifg and lstm_c6 on digits-rows in well under a "
                     "minute on two CPU cores.")
+    p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=True)
     p.set_defaults(func=cmd_compare)
     return parser

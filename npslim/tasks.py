@@ -1,13 +1,17 @@
-"""Sequence tasks that download nothing: scikit-learn's bundled digits and synthetic problems.
+"""Sequence tasks: scikit-learn's bundled digits, synthetic problems, and the real datasets of
+:mod:`npslim.datasets` (MNIST, IMDB, Bach chorales, Shakespeare, Japanese vowels).
 
 Every task is a :class:`Task` with a train and a test split, each time-major::
 
     X        (T, N, m) float32       inputs (zero-padded after a sequence's length, if lengths exist)
+             (T, N) int32 token ids  when ``task.vocab_size`` is set (imdb, shakespeare-chars): the model
+                                     puts an Embedding(vocab_size, embed_size) in front; m = vocab_size
     targets  per ``kind``:
-             "classify-last"  (N,)            int64    one class per sequence, read at its last step
-             "regress-last"   (N, k)          float32  one value vector per sequence, at its last step
-             "classify-each"  (T, N)          int64    a class per step; IGNORE (−1) where not scored
-             "regress-each"   (T, N, k)       float32  a value vector per step
+             "classify-last"    (N,)            int64    one class per sequence, read at its last step
+             "regress-last"     (N, k)          float32  one value vector per sequence, at its last step
+             "classify-each"    (T, N)          int64    a class per step; IGNORE (−1) where not scored
+             "regress-each"     (T, N, k)       float32  a value vector per step
+             "multilabel-each"  (T, N, k)       float32  k independent 0/1 labels per step (Bernoulli)
     lengths  (N,) int64 or None      valid steps per sequence ("last step" = lengths − 1); None = all T
 
 and ``task.batches(split, batch_size, rng)`` yields ``(X (T, B, m), targets, lengths)`` minibatches
@@ -19,16 +23,28 @@ Registry: ``names()``, ``options(name)`` (the defaults), ``make(name, seed=0, **
 Deterministic given the seed: train and test come from two independent streams of
 ``np.random.SeedSequence(seed)``, so the test split does not depend on ``n_train``.
 
-=================  ==============  =====  ====  ===========================================================
-name               kind            m      k     what
-=================  ==============  =====  ====  ===========================================================
-digits-rows        classify-last   8      10    8×8 digit images read row by row (8 steps), pixels / 16
-digits-pixels      classify-last   1      10    the same images pixel by pixel (64 steps)
-adding             regress-last    2      1     sum of the two marked values (Hochreiter & Schmidhuber 1997)
-copy               classify-each   K+2    K     reproduce L symbols after a delay (scored on the L copies)
-temporal-order     classify-last   8      4/8   order of the X/Y symbols among distractors (H&S 1997, 6a/6b)
-sine               regress-each    1      1     next clean value of a noisy sine wave
-=================  ==============  =====  ====  ===========================================================
+=================  ===============  =====  ====  ==========================================================
+name               kind             m      k     what
+=================  ===============  =====  ====  ==========================================================
+digits-rows        classify-last    8      10    8×8 digit images read row by row (8 steps), pixels / 16
+digits-pixels      classify-last    1      10    the same images pixel by pixel (64 steps)
+adding             regress-last     2      1     sum of the two marked values (Hochreiter & Schmidhuber 1997)
+copy               classify-each    K+2    K     reproduce L symbols after a delay (scored on the L copies)
+temporal-order     classify-last    8      4/8   order of the X/Y symbols among distractors (H&S 1997, 6a/6b)
+sine               regress-each     1      1     next clean value of a noisy sine wave
+mnist-rows         classify-last    28     10    MNIST, one image row per step (28 steps), 60k / 10k
+mnist-pixels       classify-last    1      10    MNIST, one pixel per step (784 steps); ``permuted=True``: pMNIST
+imdb               classify-last    ids    2     IMDB sentiment, word ids (vocabulary 20,000, last 80 words)
+chorales           multilabel-each  88     88    Bach chorales: the next piano-roll frame (Bernoulli NLL)
+shakespeare-chars  classify-each    ids    84    next character of Shakespeare (bits per character)
+vowels             classify-last    12     9     Japanese vowels: the speaker of 7–29 cepstral frames
+=================  ===============  =====  ====  ==========================================================
+
+The dataset-backed tasks (the last six) load their data in ``make`` (never at import), from
+npslim's cache (``npslim.datasets``); when it is absent they raise ``npslim.datasets.DataNotFound``,
+whose message says how to fetch it (``bash datasets/fetch.sh``).  Each takes ``n_train`` and
+``n_test`` (None: the whole split; an int: a seeded random subset of that many sequences, the
+same for the same seed) for quick runs.
 """
 from __future__ import annotations
 
@@ -40,11 +56,13 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["Task", "IGNORE", "KINDS", "names", "options", "make"]
+__all__ = ["Task", "IGNORE", "KINDS", "METRICS", "DATASET_TASKS", "names", "options", "make"]
 
 IGNORE = -1                 #: the target of a step that is not scored ("classify-each")
-KINDS = ("classify-last", "regress-last", "classify-each", "regress-each")
-METRICS = ("accuracy", "mse")
+KINDS = ("classify-last", "regress-last", "classify-each", "regress-each", "multilabel-each")
+#: accuracy (classification), mse (regression), bpc (bits per character: language modelling),
+#: nll (Bernoulli negative log-likelihood per frame, nats: "multilabel-each")
+METRICS = ("accuracy", "mse", "bpc", "nll")
 SPLITS = ("train", "test")
 
 
@@ -67,18 +85,33 @@ class Task:
     seed: int = 0
     options: dict = field(default_factory=dict)
     description: str = field(default="", repr=False)
+    vocab_size: Optional[int] = None        #: token inputs: X holds ids in [0, vocab_size); None: float X
+    embed_size: Optional[int] = None        #: token inputs: the embedding size build_model uses by default
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind: expected one of {KINDS}, got {self.kind!r}")
         if self.metric not in METRICS:
             raise ValueError(f"metric: expected one of {METRICS}, got {self.metric!r}")
+        if self.vocab_size is not None and self.input_size != self.vocab_size:
+            raise ValueError(f"input_size: a token task's input size is its vocabulary size {self.vocab_size}, "
+                             f"got {self.input_size}")
         for split in SPLITS:
             self._check_split(split)
 
+    @property
+    def tokens(self):
+        """True when X holds token ids (T, N) for an Embedding, not feature vectors (T, N, m)."""
+        return self.vocab_size is not None
+
     def _check_split(self, split):
         X, targets, lengths = self.split(split)
-        if not isinstance(X, np.ndarray) or X.dtype != np.float32 or X.ndim != 3 or X.shape[2] != self.input_size:
+        if self.tokens:
+            if not isinstance(X, np.ndarray) or X.dtype.kind not in "iu" or X.ndim != 2 or X.size == 0 \
+                    or X.min() < 0 or X.max() >= self.vocab_size:
+                raise ValueError(f"X_{split}: expected integer token ids (T, N) in [0, {self.vocab_size}), got "
+                                 f"{getattr(X, 'dtype', type(X).__name__)} {getattr(X, 'shape', '')}")
+        elif not isinstance(X, np.ndarray) or X.dtype != np.float32 or X.ndim != 3 or X.shape[2] != self.input_size:
             raise ValueError(f"X_{split}: expected a float32 array (T, N, {self.input_size}), got "
                              f"{getattr(X, 'dtype', type(X).__name__)} {getattr(X, 'shape', '')}")
         T, N = X.shape[:2]
@@ -86,7 +119,7 @@ class Task:
             shape, dtype = ((N,) if self.kind == "classify-last" else (T, N)), np.int64
         else:
             k = self.output_size
-            shape, dtype = ((N, k) if self.kind == "regress-last" else (T, N, k)), np.float32
+            shape, dtype = ((N, k) if self.kind == "regress-last" else (T, N, k)), np.float32   # regress, multilabel
         if not isinstance(targets, np.ndarray) or targets.shape != shape or targets.dtype != dtype:
             raise ValueError(f"targets_{split}: expected {np.dtype(dtype).name} {shape} for kind {self.kind!r}, got "
                              f"{getattr(targets, 'dtype', type(targets).__name__)} {getattr(targets, 'shape', '')}")
@@ -123,7 +156,8 @@ class Task:
         exactly once: in the order ``rng.permutation(N)`` (``rng`` a ``np.random.Generator``), or in
         stored order when ``rng`` is None.  The last batch may be smaller.  Targets keep their layout
         (batch on axis 0 for "*-last", axis 1 for "*-each"); with lengths, X (and per-step targets)
-        are trimmed to the longest sequence of the batch.  The arrays are fresh copies."""
+        are trimmed to the longest sequence of the batch; token tasks yield X as ids (T, B).  The arrays
+        are fresh copies."""
         X, targets, lengths = self.split(split)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
@@ -379,3 +413,168 @@ def sine(seed=0, T=50, noise=0.1, min_period=10.0, max_period=40.0, n_train=2000
                 X_train=Xtr, targets_train=ytr, X_test=Xte, targets_test=yte, seed=seed,
                 options=dict(T=T, noise=noise, min_period=min_period, max_period=max_period,
                              n_train=n_train, n_test=n_test), description=sine.__doc__)
+
+
+# ---------------------------------------------------------------------------- real datasets
+# Loading happens in the task functions (make), never at import; a missing dataset raises
+# npslim.datasets.DataNotFound with the command that fetches it.
+def _load(name, split, **options):
+    from . import datasets
+    return datasets.load(name, split, **options)
+
+
+def _pick(n_total, n, rng, arg):
+    """Positions of a seeded random subset of ``n`` of ``n_total`` sequences, in stored order (None:
+    all of them)."""
+    if n is None:
+        return None
+    n = _int(arg, n, 1)
+    if n >= n_total:
+        return None
+    return np.sort(rng.choice(n_total, size=n, replace=False))
+
+
+def _subsets(seed, n_train, n_test, sizes):
+    """(train positions or None, test positions or None) from the task's two seeded streams."""
+    return tuple(_pick(total, n, rng, arg) for total, n, rng, arg in
+                 zip(sizes, (n_train, n_test), _streams(seed), ("n_train", "n_test")))
+
+
+def _sequences_split(data, idx):
+    """A Sequences / Tokens container (or its subset ``idx``) -> (X, y, lengths), lengths None when
+    every sequence has the full length."""
+    if idx is not None:
+        data = data.subset(idx)
+    X = data.ids if hasattr(data, "ids") else data.X
+    lengths = data.lengths.astype(np.int64)
+    return np.ascontiguousarray(X), data.y, (None if (lengths == X.shape[0]).all() else lengths)
+
+
+def _classify_task(name, seed, loaded, n_train, n_test, options, description, **extra):
+    """A "classify-last" task from the train and test containers of a dataset."""
+    train, test = loaded
+    itr, ite = _subsets(seed, n_train, n_test, (len(train), len(test)))
+    (Xtr, ytr, ltr), (Xte, yte, lte) = _sequences_split(train, itr), _sequences_split(test, ite)
+    m = extra.get("vocab_size") or Xtr.shape[2]
+    return Task(name=name, kind="classify-last", input_size=m, output_size=len(train.classes), metric="accuracy",
+                X_train=Xtr, targets_train=ytr.astype(np.int64), X_test=Xte, targets_test=yte.astype(np.int64),
+                lengths_train=ltr, lengths_test=lte, seed=seed,
+                options=dict(options, n_train=n_train, n_test=n_test), description=description, **extra)
+
+
+def _mnist(name, seed, mode, permuted, n_train, n_test, description):
+    options = {} if mode == "rows" else {"permuted": bool(permuted)}
+    loaded = [_load("mnist", split, mode=mode, permuted=bool(permuted)) for split in SPLITS]
+    return _classify_task(name, seed, loaded, n_train, n_test, options, description)
+
+
+@_register("mnist-rows")
+def mnist_rows(seed=0, n_train=None, n_test=None):
+    """MNIST (LeCun et al. 1998) read row by row: T = 28 steps × 28 pixels (/255, in [0, 1]), 10
+    classes, the original 60,000 / 10,000 split (Lu & Salem, file 001: row-wise MNIST, n = 50)."""
+    return _mnist("mnist-rows", seed, "rows", False, n_train, n_test, mnist_rows.__doc__)
+
+
+@_register("mnist-pixels")
+def mnist_pixels(seed=0, permuted=False, n_train=None, n_test=None):
+    """MNIST read pixel by pixel in raster order: T = 784 steps × 1 pixel, 10 classes, 60,000 /
+    10,000 (Lu & Salem, file 001: pixel-wise MNIST, n = 100).  ``permuted=True``: every image in
+    one fixed random pixel order (pMNIST).  Long: a subset (``n_train``) keeps CPU runs short."""
+    return _mnist("mnist-pixels", seed, "pixels", permuted, n_train, n_test, mnist_pixels.__doc__)
+
+
+@_register("imdb")
+def imdb(seed=0, vocab_size=20000, maxlen=80, keep="last", embed_size=128, n_train=None, n_test=None):
+    """IMDB sentiment (Maas et al. 2011): reviews as word ids, 2 classes, the standard 25,000 / 25,000
+    split.  Defaults as Lu & Salem (file 001, after Keras's imdb_lstm example): the 20,000 most
+    frequent words (ids counting "<pad>" and "<unk>"; rarer words are "<unk>"), reviews cut to
+    ``maxlen`` = 80 words, keeping the LAST 80 (Keras's pad_sequences truncates at the front;
+    ``keep="first"`` keeps the opening), an Embedding of 128 (and 128 hidden units: the CLI's
+    default).  Akandeh & Salem (file 000): ``vocab_size=5000, maxlen=500, embed_size=32`` and
+    n = 100.  Padding is at the end, with lengths, so every review is read to its own last word."""
+    vocab_size = _int("vocab_size", vocab_size, 3)
+    maxlen = _int("maxlen", maxlen, 1)
+    embed_size = _int("embed_size", embed_size, 1)
+    loaded = [_load("imdb", split, vocab_size=vocab_size, maxlen=maxlen, keep=keep) for split in SPLITS]
+    return _classify_task("imdb", seed, loaded, n_train, n_test,
+                          dict(vocab_size=vocab_size, maxlen=maxlen, keep=keep, embed_size=embed_size),
+                          imdb.__doc__, vocab_size=vocab_size, embed_size=embed_size)
+
+
+@_register("vowels")
+def vowels(seed=0, standardize=True, n_train=None, n_test=None):
+    """Japanese Vowels (Kudo et al. 1999; UCI / UEA archive), the stand-in for TIMIT's frames of
+    speech: 7–29 frames of 12 LPC cepstral coefficients, 9 speakers to tell apart, the archive's
+    270 / 370 split.  ``standardize``: every coefficient scaled by the train split's mean and
+    standard deviation (default on)."""
+    loaded = [_load("vowels", split, standardize=bool(standardize)) for split in SPLITS]
+    return _classify_task("vowels", seed, loaded, n_train, n_test, dict(standardize=bool(standardize)),
+                          vowels.__doc__)
+
+
+def _next_frame(data, idx):
+    """Piano rolls (T, N, K) with lengths -> inputs X[:-1], targets X[1:], lengths − 1 (frame t
+    predicts frame t + 1); inputs zero after each sequence's new length."""
+    if idx is not None:
+        data = data.subset(idx)
+    rolls, lengths = data.X, data.lengths.astype(np.int64) - 1
+    T = rolls.shape[0] - 1
+    X = rolls[:-1].copy()
+    X[np.arange(T)[:, None] >= lengths[None, :]] = 0.0                     # the last frame is only a target
+    return X, np.ascontiguousarray(rolls[1:]), lengths
+
+
+@_register("chorales")
+def chorales(seed=0, n_train=None, n_test=None):
+    """Bach chorales as quarter-note piano rolls (the stand-in for JSB Chorales, Boulanger-Lewandowski
+    et al. 2012; Greff et al., file 004): 88 binary units per frame; the task is the next frame
+    (inputs X[:-1], targets X[1:], per-step, masked by lengths − 1), scored by the Bernoulli
+    negative log-likelihood per frame in nats (summed over the 88 notes): "multilabel-each",
+    metric nll.  197 train / 77 test chorales (the 74 of the valid split are not used), 23–159
+    scored frames."""
+    loaded = [_load("chorales", split) for split in SPLITS]
+    itr, ite = _subsets(seed, n_train, n_test, tuple(len(d) for d in loaded))
+    (Xtr, ytr, ltr), (Xte, yte, lte) = _next_frame(loaded[0], itr), _next_frame(loaded[1], ite)
+    k = Xtr.shape[2]
+    return Task(name="chorales", kind="multilabel-each", input_size=k, output_size=k, metric="nll",
+                X_train=Xtr, targets_train=ytr, X_test=Xte, targets_test=yte, lengths_train=ltr, lengths_test=lte,
+                seed=seed, options=dict(n_train=n_train, n_test=n_test), description=chorales.__doc__)
+
+
+def _segments(stream, seq_len, idx):
+    """A stream of ids -> non-overlapping segments: inputs ids[s:s+T], targets ids[s+1:s+T+1]
+    (next character), both time-major (T, N)."""
+    ids = stream.ids
+    n = (len(ids) - 1) // seq_len
+    X = ids[:n * seq_len].reshape(n, seq_len)
+    y = ids[1:n * seq_len + 1].reshape(n, seq_len)
+    if idx is not None:
+        X, y = X[idx], y[idx]
+    return np.ascontiguousarray(X.T), np.ascontiguousarray(y.T, dtype=np.int64)
+
+
+@_register("shakespeare-chars")
+def shakespeare_chars(seed=0, seq_len=200, embed_size=32, n_train=None, n_test=None):
+    """Character-level language modelling on Shakespeare's 42 works (4.55 M train / 256 k test
+    characters, 84 distinct): the streams cut into non-overlapping segments of ``seq_len``
+    characters; at every step the next character ("classify-each" over the 84 characters, token
+    inputs through an Embedding of ``embed_size``).  Metric: bits per character (the history also
+    has perplexity = 2^bpc and accuracy).  Train with truncated BPTT (the CLI's default is 50-step
+    windows, the state carried across the windows of a segment and reset between segments).
+    ``n_train`` / ``n_test`` count segments."""
+    seq_len = _int("seq_len", seq_len, 2)
+    embed_size = _int("embed_size", embed_size, 1)
+    train, test = (_load("shakespeare", split, level="char") for split in SPLITS)
+    sizes = tuple((len(s) - 1) // seq_len for s in (train, test))
+    itr, ite = _subsets(seed, n_train, n_test, sizes)
+    (Xtr, ytr), (Xte, yte) = _segments(train, seq_len, itr), _segments(test, seq_len, ite)
+    V = len(train.vocab)
+    return Task(name="shakespeare-chars", kind="classify-each", input_size=V, output_size=V, metric="bpc",
+                X_train=Xtr, targets_train=ytr, X_test=Xte, targets_test=yte, seed=seed,
+                options=dict(seq_len=seq_len, embed_size=embed_size, n_train=n_train, n_test=n_test),
+                description=shakespeare_chars.__doc__, vocab_size=V, embed_size=embed_size)
+
+
+#: the tasks that read a dataset of npslim.datasets (and its name there)
+DATASET_TASKS = {"mnist-rows": "mnist", "mnist-pixels": "mnist", "imdb": "imdb", "chorales": "chorales",
+                 "shakespeare-chars": "shakespeare", "vowels": "vowels"}

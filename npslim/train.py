@@ -30,7 +30,9 @@ early-stopping counters and the epoch.  Hence:
 
 Metrics.  Classification tasks report the mean cross-entropy ``loss`` (nats per scored
 position), ``accuracy``, ``perplexity`` = exp(loss) and ``bpc`` (bits per character) =
-loss / ln 2; regression tasks report ``loss`` = ``mse``.  The history keys are
+loss / ln 2 (the language model's metric); regression tasks report ``loss`` = ``mse``;
+"multilabel-each" tasks (chorales) report ``loss`` = ``nll``, the Bernoulli negative
+log-likelihood per scored frame in nats, summed over the labels (notes) of the frame.  The history keys are
 ``train_*`` (running means over the epoch's minibatches, in training mode), ``test_*`` and
 ``val_*``, plus ``epoch``, ``lr`` (the rate at the epoch's start), ``seconds`` (training) and
 ``eval_seconds``.
@@ -56,10 +58,10 @@ import numpy as np
 
 from . import backend, losses, optim
 from . import tasks as task_registry
-from .layers import Bidirectional, Dense, Layer, Recurrent
+from .layers import Bidirectional, Dense, Embedding, Layer, Recurrent
 from .model import Model
 
-__all__ = ["TrainingDiverged", "build_model", "evaluate", "tbptt_chunks", "carried_state", "Trainer",
+__all__ = ["TrainingDiverged", "build_model", "cell_inputs", "evaluate", "tbptt_chunks", "carried_state", "Trainer",
            "save_npz_atomic", "load_npz", "write_history", "SCHEDULES", "CHECKPOINT_FORMAT"]
 
 #: the value of the "format" entry of every checkpoint written here
@@ -68,6 +70,9 @@ CHECKPOINT_FORMAT = "npslim-checkpoint-1"
 SCHEDULES = {"none": None, "step": optim.StepLR, "exp": optim.ExponentialLR,
              "plateau": optim.ReduceLROnPlateau, "loss": optim.LossDrivenLR}
 _LN2 = math.log(2.0)
+#: the most time steps × sequences of one evaluation batch when ``eval_batch_size`` is None
+#: (1024 sequences up to T = 128; fewer for longer ones: 167 for pixel MNIST's 784 steps)
+EVAL_POSITIONS = 2 ** 17
 
 
 class TrainingDiverged(RuntimeError):
@@ -83,21 +88,52 @@ class TrainingDiverged(RuntimeError):
 
 
 # ---------------------------------------------------------------------------- the model
-def build_model(task, cell="lstm", hidden_size=64, *, seed=0, dtype="float32", **cell_options):
+def build_model(task, cell="lstm", hidden_size=64, *, seed=0, dtype="float32", embed_size=None, **cell_options):
     """The standard model for ``task``: one recurrent layer of ``cell`` and a Dense read-out.
 
-    "*-last" tasks read the output of each sequence's last valid step, "*-each" tasks every step::
+    "*-last" tasks read the output of each sequence's last valid step, "*-each" tasks every step;
+    token tasks (``task.vocab_size`` set: imdb, shakespeare-chars) look their ids up first::
 
-        Recurrent(cell, m, n, return_sequences = kind ends with "-each")  ->  Dense(n_out, K)
+        [Embedding(V, E) ->]  Recurrent(cell, m or E, n, return_sequences = kind ends with "-each")  ->  Dense(n_out, K)
 
-    Classification trains the logits with softmax cross-entropy, regression the outputs with
-    mean squared error.  ``cell`` is a registered name (options in ``cell_options``) or a built
-    Cell.  The cell and the Dense layer get two seeds derived from ``seed``."""
-    s_cell, s_out = (int(s) for s in np.random.SeedSequence(int(seed)).generate_state(2))
-    rnn = Recurrent(cell, task.input_size, hidden_size, return_sequences=task.kind.endswith("-each"),
+    Layer names "embed", "rnn", "out".  Classification trains the logits with softmax
+    cross-entropy, "multilabel-each" with the Bernoulli NLL (sigmoid per label), regression the
+    outputs with mean squared error.  ``cell`` is a registered name (options in
+    ``cell_options``) or a built Cell.  ``embed_size`` E: None takes ``task.embed_size`` (32 if
+    the task names none).  The cell, the Dense layer and the Embedding get three seeds derived
+    from ``seed`` (the first two as for a model without an Embedding)."""
+    s_cell, s_out, s_embed = (int(s) for s in np.random.SeedSequence(int(seed)).generate_state(3))
+    layers = {}
+    if getattr(task, "vocab_size", None) is not None:
+        size = embed_size if embed_size is not None else (task.embed_size or 32)
+        layers["embed"] = Embedding(task.vocab_size, _int_arg("embed_size", size, 1), seed=s_embed,
+                                    dtype=dtype if isinstance(cell, str) else cell.dtype)
+        input_size = layers["embed"].output_size
+    elif embed_size is not None:
+        raise ValueError(f"embed_size: task {task.name!r} has feature inputs, not token ids; it takes no Embedding")
+    else:
+        input_size = task.input_size
+    rnn = Recurrent(cell, input_size, hidden_size, return_sequences=task.kind.endswith("-each"),
                     seed=s_cell, dtype=None if not isinstance(cell, str) else dtype, **cell_options)
-    out = Dense(rnn.output_size, task.output_size, seed=s_out, dtype=rnn.dtype)
-    return Model({"rnn": rnn, "out": out})
+    layers["rnn"] = rnn
+    layers["out"] = Dense(rnn.output_size, task.output_size, seed=s_out, dtype=rnn.dtype)
+    return Model(layers)
+
+
+def cell_inputs(model, X):
+    """What the model's first recurrent layer reads for the task inputs ``X``: ``X`` itself, or,
+    after an Embedding (token tasks), the embedded ids (T, B, E); in evaluation mode."""
+    for layer in model.layers.values():
+        if isinstance(layer, (Recurrent, Bidirectional)):
+            return X
+        was_training = layer.training
+        layer.eval()
+        try:
+            X = layer.forward(_to_device(X, layer.xp))[0]
+        finally:
+            if was_training:
+                layer.train()
+    return X
 
 
 def _all_layers(model):
@@ -131,6 +167,10 @@ def _loss(kind, out, targets, lengths, xp):
         hit = out.argmax(axis=-1) == targets
         correct = int(hit.sum() if mask is None else (hit & mask).sum())
         return loss, dout, count, correct
+    if kind == "multilabel-each":                               # Bernoulli NLL per frame, summed over labels
+        loss, dout = losses.bernoulli_nll(out, targets, mask)
+        count = out.shape[0] * out.shape[1] if mask is None else int(mask.sum())
+        return loss, dout, count, None
     loss, dout = losses.mean_squared_error(out, targets, mask)
     per = int(np.prod(out.shape[(1 if mask is None else mask.ndim):]))
     count = (out.shape[0] if mask is None else int(mask.sum())) * per
@@ -144,6 +184,8 @@ def _metrics(kind, loss_sum, count, correct):
         return {"loss": loss, "accuracy": correct / count if count else math.nan,
                 "perplexity": math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.nan,   # exp(loss)
                 "bpc": loss / _LN2}                                                             # loss / ln 2
+    if kind == "multilabel-each":
+        return {"loss": loss, "nll": loss}                     # nats per frame
     return {"loss": loss, "mse": loss}
 
 
@@ -151,23 +193,36 @@ def _to_device(a, xp):
     return None if a is None else backend.to_device(a, xp)
 
 
-def evaluate(model, task, split="test", batch_size=1024):
+def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     """Metrics of ``model`` on ``split`` of ``task`` in evaluation mode, in stored order.
 
     Returns {"loss", "accuracy", "perplexity", "bpc"} for classification, {"loss", "mse"} for
-    regression.  The model is put back in training mode afterwards if it was in it."""
+    regression, {"loss", "nll"} for "multilabel-each".  ``tbptt=k`` (per-step tasks) runs each
+    batch in windows of k steps with the state carried across them: the same outputs as one
+    pass, in a k-step memory.  The model is put back in training mode afterwards if it was in it."""
     xp, was_training = _model_xp(model), model.training
     model.eval()
     loss_sum, count, correct = 0.0, 0, 0
+
+    def add(X, y, lengths):
+        nonlocal loss_sum, count, correct
+        with np.errstate(all="ignore"):                # a diverged model is reported by its NaN loss
+            out = model.forward(X, lengths)
+            loss, _, n, hits = _loss(task.kind, out, y, lengths, xp)
+        loss_sum += loss * n
+        count += n
+        correct += hits or 0
     try:
         for X, y, lengths in task.batches(split, batch_size):
             X, y, lengths = _to_device(X, xp), _to_device(y, xp), _to_device(lengths, xp)
-            with np.errstate(all="ignore"):            # a diverged model is reported by its NaN loss
-                out = model.forward(X, lengths)
-                loss, _, n, hits = _loss(task.kind, out, y, lengths, xp)
-            loss_sum += loss * n
-            count += n
-            correct += hits or 0
+            if tbptt is None:
+                add(X, y, lengths)
+            elif lengths is not None:
+                raise ValueError(f"tbptt: windows need sequences of one length; {task.name!r} has lengths")
+            else:
+                with carried_state(model):
+                    for Xc, yc in tbptt_chunks(X, y, tbptt):
+                        add(Xc, yc, None)
     finally:
         if was_training:
             model.train()
@@ -320,7 +375,8 @@ class Trainer:
         clip            clip the global gradient norm to this (None or 0: off; the norm is still checked)
         schedule        "none", "step", "exp", "plateau" (on the monitored value) or "loss" (η = η₀·exp(C),
                         C the minibatch's training loss, η₀ = lr); schedule_options: its keywords
-        batch_size      training minibatch size (evaluation uses eval_batch_size)
+        batch_size      training minibatch size (evaluation uses eval_batch_size; None: 1024 sequences, fewer
+                        for long ones, so that a batch holds at most EVAL_POSITIONS steps)
         patience        early stopping: stop after this many epochs without improvement (None: never)
         monitor         the history key deciding "best" and early stopping; default val_<metric> with
                         val_fraction > 0, else test_<metric> (tasks ship only train and test splits)
@@ -334,7 +390,7 @@ class Trainer:
     continues to the same end), returns ``history``; ``best`` is {"epoch", "value", "monitor"}."""
 
     def __init__(self, model, task, *, optimizer="adam", lr=1e-2, optimizer_options=None, clip=5.0,
-                 schedule="none", schedule_options=None, batch_size=32, eval_batch_size=1024, patience=None,
+                 schedule="none", schedule_options=None, batch_size=32, eval_batch_size=None, patience=None,
                  monitor=None, val_fraction=0.0, tbptt=None, seed=0, out=None, progress=True, desc=None):
         if not isinstance(model, Model):
             raise TypeError(f"model: expected an npslim.model.Model (e.g. build_model(task, 'lstm')), "
@@ -342,10 +398,13 @@ class Trainer:
         self.model, self.task = model, task
         self.xp = _model_xp(model)
         self.batch_size = _int_arg("batch_size", batch_size, 1)
-        self.eval_batch_size = _int_arg("eval_batch_size", eval_batch_size, 1)
         self.clip = None if not clip else float(clip)
         self.patience = None if patience is None else _int_arg("patience", patience, 1)
         self.tbptt = None if tbptt is None else _int_arg("tbptt", tbptt, 1)
+        if eval_batch_size is None:                 # bound the forward caches of long sequences
+            steps = min(self.tbptt or task.num_steps, task.num_steps)
+            eval_batch_size = min(1024, max(self.batch_size, EVAL_POSITIONS // steps))
+        self.eval_batch_size = _int_arg("eval_batch_size", eval_batch_size, 1)
         if self.tbptt is not None and not task.kind.endswith("-each"):
             raise ValueError(f"tbptt: truncated BPTT needs a per-step task ('*-each'); {task.name!r} is "
                              f"{task.kind!r} (one target at the last step), train it with tbptt=None")
@@ -413,10 +472,10 @@ class Trainer:
         if split == "val":
             if not self.val_fraction:
                 raise ValueError("split: 'val' needs val_fraction > 0")
-            return evaluate(self.model, self._fit_task, "test", self.eval_batch_size)
+            return evaluate(self.model, self._fit_task, "test", self.eval_batch_size, self.tbptt)
         if split == "train":
-            return evaluate(self.model, self._fit_task, "train", self.eval_batch_size)
-        return evaluate(self.model, self.task, split, self.eval_batch_size)
+            return evaluate(self.model, self._fit_task, "train", self.eval_batch_size, self.tbptt)
+        return evaluate(self.model, self.task, split, self.eval_batch_size, self.tbptt)
 
     # ------------------------------------------------------------------ training
     def fit(self, epochs):
@@ -647,7 +706,7 @@ def _global_norm(grads, xp):
 
 def _running(kind, sums):
     m = _metrics(kind, sums["loss"], sums["count"], sums["correct"])
-    return {k: _short(v) for k, v in m.items() if k in ("loss", "accuracy", "mse")}
+    return {k: _short(v) for k, v in m.items() if k in ("loss", "accuracy", "mse", "bpc", "nll")}
 
 
 def _short(v):

@@ -15,8 +15,11 @@ def small(name, seed=0, **extra):
 
 
 def test_registry():
-    assert tasks.names() == sorted(["adding", "copy", "digits-pixels", "digits-rows", "sine", "temporal-order"])
-    assert set(SMALL) == set(tasks.names())
+    synthetic = sorted(set(tasks.names()) - set(tasks.DATASET_TASKS))
+    assert synthetic == sorted(["adding", "copy", "digits-pixels", "digits-rows", "sine", "temporal-order"])
+    assert sorted(tasks.DATASET_TASKS) == sorted(["mnist-rows", "mnist-pixels", "imdb", "chorales",
+                                                  "shakespeare-chars", "vowels"])
+    assert set(SMALL) == set(synthetic)
     assert tasks.options("adding") == {"T": 50, "n_train": 5000, "n_test": 1000}
     with pytest.raises(KeyError, match="name"):
         tasks.make("mnist")
