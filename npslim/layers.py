@@ -384,9 +384,9 @@ class Recurrent(Layer):
             out = Y if self.return_sequences else Y[T - 1]
         else:
             last = lengths - 1
-            if hasattr(self.cell, "states_at"):
+            try:
                 cache["state"] = tuple(self.cell.states_at(cell_cache, last))
-            else:
+            except NotImplementedError:
                 cache["state"] = None                  # the cell cannot report the state at step lengths − 1
             if self.return_sequences:
                 M = sequence_mask(lengths, T).astype(self.dtype)[:, :, None]
@@ -397,7 +397,7 @@ class Recurrent(Layer):
         if self.stateful:
             if cache["state"] is None:
                 raise ValueError(f"lengths: a stateful Recurrent needs the state after step lengths − 1, "
-                                 f"which cell {self.cell.name!r} cannot report (it has no states_at); "
+                                 f"which cell {self.cell.name!r} cannot report (its cache keeps no per-step states); "
                                  f"pass lengths=None")
             self._carried = tuple(s.copy() for s in cache["state"])
         return out, cache
@@ -406,7 +406,8 @@ class Recurrent(Layer):
         """The state after each sequence's last valid step, a tuple per ``cell.STATE``."""
         if cache["state"] is None:
             raise ValueError(f"cache: the state at step lengths − 1 is not available: cell "
-                             f"{self.cell.name!r} has no states_at(cache, t_index); run without lengths")
+                             f"{self.cell.name!r} cannot report it (states_at: its cache keeps no per-step states); "
+                             f"run without lengths")
         return cache["state"]
 
     def backward(self, dout, cache):

@@ -314,24 +314,28 @@ def test_recurrent_final_state_and_stateful():
     np.testing.assert_allclose(halves.forward(x[:3])[0], first, rtol=0, atol=0)
 
 
-def test_final_state_with_lengths_needs_states_at():
+def test_final_state_with_lengths_uses_states_at():
+    """With lengths, the final state is the state after each sequence's last valid step
+    (Cell.states_at); a cell whose cache cannot report it gives a clear error instead."""
     x = randn(np.random.default_rng(0), 5, 4, 3)
-    layer = Recurrent("lstm", 3, 4, dtype=F64)
-    _, cache = layer.forward(x, LENGTHS)
-    with pytest.raises(ValueError, match="states_at"):
-        layer.final_state(cache)
-
-    class LSTMWithStates(LSTM):      # the proposed Cell API: the state after step t_index[b]
-        def states_at(self, cache, t_index):
-            cols = np.arange(len(t_index))
-            return cache["Y"][t_index + 1, cols], cache["C"][t_index + 1, cols]
-
-    layer = Recurrent(LSTMWithStates(3, 4, seed=1, dtype=F64))
+    layer = Recurrent("lstm", 3, 4, seed=1, dtype=F64)
     _, cache = layer.forward(x, LENGTHS)
     for b, L in enumerate(LENGTHS):
         _, (y, c), _ = layer.cell.forward(x[:L, b:b + 1].copy())
         np.testing.assert_allclose(layer.final_state(cache)[0][b], y[0], rtol=1e-12)
         np.testing.assert_allclose(layer.final_state(cache)[1][b], c[0], rtol=1e-12)
+
+    class NoStates(LSTM):            # a user cell whose cache keeps no per-step states
+        def forward(self, X, state0=None):
+            Y, state, cache = super().forward(X, state0)
+            cache = dict(cache)
+            del cache["states"]
+            return Y, state, cache
+
+    layer = Recurrent(NoStates(3, 4, seed=1, dtype=F64))
+    _, cache = layer.forward(x, LENGTHS)
+    with pytest.raises(ValueError, match="states_at"):
+        layer.final_state(cache)
 
 
 def test_modes_and_zero_grad_reach_the_cells():

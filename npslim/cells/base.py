@@ -16,6 +16,17 @@ to the live array: writing into it (``cell.params["b_f"][...] = 1``) changes the
 Where a cell stacks its gates into one matrix for speed, those names are views of the
 stacked storage, so a parameter is never counted or stored twice.  ``cell.grads`` has
 the same names, shapes and layout.
+
+``cell.states_at(cache, t_index)`` reads the state after step ``t_index[b]`` of each sequence
+from a forward cache (``Recurrent`` layers with ``lengths`` and stateful layers use it).
+
+Subnormal deltas: with the loss on late steps only, the deltas carried back through a long
+sequence decay geometrically into subnormal floats (below ``np.finfo(dtype).tiny``, ~1.2e-38 in
+float32, ~2.2e-308 in float64), which many CPUs process tens of times slower than normal ones.
+Every backward loop therefore runs a :class:`SubnormalFlush`: every ``FLUSH_EVERY`` steps the
+carried deltas below ``tiny`` become zero (and, once they have decayed to within 1/eps of
+``tiny``, the per-step deltas of the steps since the last flush and δX too).  That changes the
+gradients only by values below ``tiny``, far below any gradient that matters.
 """
 from __future__ import annotations
 
@@ -29,7 +40,13 @@ from .. import backend
 
 class Cell:
     """Base class of every recurrent cell.  Subclasses set ``name``, ``STATE`` and implement
-    ``_build`` (allocate parameters), ``forward`` and ``backward``."""
+    ``_build`` (allocate parameters), ``forward`` and ``backward``.
+
+    Every backward loop flushes subnormal carried deltas to zero (``_subnormal_flush``, see
+    :class:`SubnormalFlush`): results change only by values below ``np.finfo(dtype).tiny``
+    (~1e-38 in float32, ~1e-308 in float64), below any gradient that matters, and long
+    sequences with the loss on their last steps do not slow down.  ``FLUSH_SUBNORMALS = False``
+    (on the class or on one cell) turns it off, for measuring it."""
 
     #: registry name, set by :func:`npslim.cells.register`
     name = None
@@ -39,6 +56,10 @@ class Cell:
     PARAM_FORMULA = None
     #: options that the registry-wide gradient check passes to ``make`` (small sizes that fit)
     GRADCHECK_OPTIONS = {}
+    #: flush subnormal carried deltas to zero in backward (:class:`SubnormalFlush`); off: to measure it
+    FLUSH_SUBNORMALS = True
+    #: the flush runs at the end of every this many-th step of a backward loop
+    FLUSH_EVERY = 16
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         self.input_size = _positive_int("input_size", input_size)
@@ -152,6 +173,43 @@ class Cell:
         dict gate name -> (T, B, n) array (views into the cache).  Cells without gates return {}."""
         return {}
 
+    def states_at(self, cache, t_index):
+        """The state after step ``t_index[b]`` of each sequence b, read from a forward cache (no
+        recomputation): a tuple per ``STATE`` of (B, ·) arrays (copies).  ``t_index`` is an integer
+        array (B,) of 0-based steps in 0..T−1.  Read from ``cache["states"]``, every state array
+        kept over time as (T + 1, B, w) ([0] the initial state, [t + 1] the state after step t);
+        a cell whose cache has none raises NotImplementedError."""
+        if "states" not in cache:
+            raise NotImplementedError(f"cell {self.name!r} ({type(self).__name__}) does not implement "
+                                      f"states_at(cache, t_index): its forward cache keeps no 'states'")
+        T, B = cache["T"], cache["B"]
+        t = self._check_steps("t_index", t_index, T, B)
+        cols = self.xp.arange(B)
+        return tuple(a[t + 1, cols] for a in cache["states"])
+
+    def _check_steps(self, arg, t_index, T, B):
+        """Validate an integer array (B,) of steps in 0..T−1 (host or device); returns it on the device."""
+        if isinstance(t_index, (list, tuple)):
+            t_index = np.asarray(t_index)
+        if not (isinstance(t_index, np.ndarray) or backend.is_cupy_array(t_index)):
+            raise TypeError(f"{arg}: expected an integer array of shape ({B},), got "
+                            f"{type(t_index).__module__}.{type(t_index).__name__}")
+        host = backend.to_host(t_index)
+        if host.dtype.kind not in "iu" or host.shape != (B,):
+            raise ValueError(f"{arg}: expected an integer array of shape ({B},) (one step per sequence), "
+                             f"got dtype {host.dtype.name} shape {tuple(host.shape)}")
+        if B and (host.min() < 0 or host.max() >= T):
+            raise ValueError(f"{arg}: expected steps in 0..{T - 1} (0-based, T = {T}), "
+                             f"got values in {int(host.min())}..{int(host.max())}")
+        return backend.to_device(host.astype(np.int64), self.xp)
+
+    def _subnormal_flush(self, carried, deltas=()):
+        """The flush of one backward call (:class:`SubnormalFlush`), or one that does nothing when
+        ``FLUSH_SUBNORMALS`` is off or on CuPy (GPUs compute subnormals at full speed)."""
+        if not self.FLUSH_SUBNORMALS or self.backend != "numpy":
+            return _NO_FLUSH
+        return SubnormalFlush(self, carried, deltas)
+
     # ------------------------------------------------------------------ input checks
     def _check_array(self, arg, a, shape, what):
         """Refuse anything but an array of this cell's backend and dtype with ``shape``
@@ -203,6 +261,100 @@ class Cell:
 
     def _check_output_grad(self, dY, T, B):
         self._check_array("dY", dY, (T, B, self.output_size), "T, B, output size: same as Y")
+
+
+class SubnormalFlush:
+    r"""Flushes subnormal deltas to zero in a backward loop, so that long sequences stay fast.
+
+    Why: with the loss on the last steps only, δyᵗ, δcᵗ (and FGR's δgᵗ) carried back through
+    many steps decay geometrically (each step multiplies them by fᵗ, σ', Rᵀ, …) until they are
+    subnormal floats, below ``tiny = np.finfo(dtype).tiny`` (1.2e-38 in float32, 2.2e-308 in
+    float64), and they can stay there: rounding to nearest keeps the smallest subnormal fixed
+    under a product by any factor above 1/2 (a forget gate), so without the flush an LSTM's δc
+    stays subnormal for hundreds of steps (615 of 784 in benchmarks/bench_subnormal.py).  Many
+    CPUs take a slow path, tens of times slower, for every subnormal operand or result (not
+    all: on the AMD Zen 4 where the benchmark was written they cost next to nothing).
+
+    What: ``flush(t)`` at the end of backward step t; when t is a multiple of ``FLUSH_EVERY``
+    (the flush point; t = 0, whose deltas go to the initial state, is always one)::
+
+        δ[|δ| < tiny] = 0         for each carried delta array (``carried``: dy_next, dc_next, …)
+
+    and, once the carried deltas have decayed to within 1/eps of ``tiny`` (0 < max |δ| < tiny/eps:
+    from here on the per-step deltas formed from them are subnormal too), the same flush of the
+    per-step deltas (``deltas``: δāᵗ, the gate deltas, (T, B, ·)) of the steps since the last
+    flush point, and ``flush.after_loop(dX)`` flushes δx of those steps and every earlier one.
+    A subnormal carried value lives at most FLUSH_EVERY − 1 steps.  FLUSH_EVERY = 16: four
+    elementwise operations on each (B, n) carried array every 16th step (~0.4% of a backward
+    step at B = 32, n = 100), while the steps with subnormal carried values go from 615 to 39 of
+    784 in the benchmark (8 would give 31, at twice the cost; the rest of the 39 is the spread
+    of magnitudes across the units as the gradient crosses ``tiny``).  Buffers are allocated
+    once per call, none in the loop.
+
+    Effect on the results: only values below ``tiny`` are set to zero, so every gradient changes
+    by less than ``tiny`` times the weights it passes through: below ~1e-38 in float32 and
+    ~1e-308 in float64, which is below any gradient that matters.  The gradient checks pass
+    unchanged.
+    """
+
+    def __init__(self, cell, carried, deltas=()):
+        xp = self.xp = cell.xp
+        info = np.finfo(cell.dtype)
+        self.tiny = cell.dtype.type(info.tiny)
+        self.low = float(info.tiny / info.eps)           # "decayed": max |carried| below this
+        self.every = int(cell.FLUSH_EVERY)
+        self.carried = tuple(carried)
+        self.deltas = tuple(deltas)
+        self.buffers = [(xp.empty_like(a), xp.empty(a.shape, dtype=bool)) for a in self.carried]
+        block = lambda D: (min(self.every, D.shape[0]),) + tuple(D.shape[1:])  # noqa: E731
+        self.delta_buffers = [(xp.empty(block(D), dtype=D.dtype), xp.empty(block(D), dtype=bool))
+                              for D in self.deltas]
+        self.last = None if not self.deltas else self.deltas[0].shape[0]   # the previous flush point
+        self.decayed_below = None      # the steps below this index got their deltas from decayed ones
+
+    def __call__(self, t):
+        """End of backward step t: flush when t is a flush point."""
+        if t % self.every:
+            return
+        peak = 0.0                                                         # max |δ| over the carried deltas
+        for a, (magnitude, mask) in zip(self.carried, self.buffers):
+            self._flush(a, magnitude, mask)                                # |δ| < tiny -> 0
+            peak = max(peak, float(magnitude.max()))
+        if 0.0 < peak < self.low and self.deltas:                          # decayed (not merely zero)
+            for D, (magnitude, mask) in zip(self.deltas, self.delta_buffers):
+                rows = self.last - t                                       # the steps t .. last − 1
+                self._flush(D[t:self.last], magnitude[:rows], mask[:rows])
+            if self.decayed_below is None:
+                self.decayed_below = self.last
+        self.last = t
+
+    def after_loop(self, dX):
+        """Flush δx of the steps whose deltas came from decayed carried deltas (allocates: after the loop)."""
+        if self.decayed_below is not None:
+            part = dX[:self.decayed_below]
+            magnitude = self.xp.abs(part)
+            self.xp.copyto(part, 0, where=magnitude < self.tiny)
+        return dX
+
+    def _flush(self, a, magnitude, mask):
+        """a[|a| < tiny] = 0 in place, through the preallocated ``magnitude`` and ``mask``."""
+        xp = self.xp
+        xp.abs(a, out=magnitude)
+        xp.less(magnitude, self.tiny, out=mask)
+        xp.copyto(a, 0, where=mask)
+
+
+class _NoFlush:
+    """The flush when it is off: does nothing."""
+
+    def __call__(self, t):
+        pass
+
+    def after_loop(self, dX):
+        return dX
+
+
+_NO_FLUSH = _NoFlush()
 
 
 def _positive_int(arg, v):

@@ -10,18 +10,20 @@ input and forget gates go through a tempered sigmoid, with logistic noise for G�
 
 So G²-LSTM in training is the sharpened sigmoid applied to the noisy pre-activation; the shared
 code is :class:`Sharpened`, and :class:`G2LSTM` only adds the noise and its mode switch.  Only
-the two gate hooks (and their backward) change; the loops are the vanilla ones of ``lstm.py``.
+the two gate hooks (and their backward) change, and the noise joins the pre-activations before
+the loop; the loops are the vanilla ones of ``lstm.py``.
 
-The noise reaches the per-step gate hooks through a per-call context (``self._call``): forward
-draws all T steps' noise once, (T, 2, B, n), before the loop and hands each gate hook an
-iterator over its own (B, n) slices; the hooks take the next slice each step.  The temperature
-that forward used is stored in the cache, and backward uses that one (not the current mode's).
+The noise never enters the loop: forward draws all T steps' noise once, (T, 2, B, n), and adds
+it to the input and forget pre-activations of every step in one operation before the loop
+(``_fill_preactivations``: the noise does not depend on the recurrence, and addition commutes).
+The temperature that forward used is stored in the cache, and backward uses that one (not the
+current mode's): ``self._tau`` is the τ of the call in progress, set by ``forward`` (the mode's)
+and by ``backward`` (the cache's).
 """
 from __future__ import annotations
 
 import contextlib
 import math
-import types
 
 import numpy as np
 
@@ -68,8 +70,11 @@ class Sharpened(LSTM):
 
     def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
         self.tau = _positive_float("tau", self.DEFAULT_TAU if tau is None else tau)
-        self._call = None      # per-call context of forward/backward: inv_tau and the noise iterators
+        self._tau = self.tau   # τ of the call in progress (set by forward and backward)
         super().__init__(input_size, hidden_size, peepholes=peepholes, seed=seed, dtype=dtype)
+        k = [self._k[gate] for gate in TEMPERED]
+        assert k == [k[0], k[0] + 1], "the tempered gates i, f must be side by side"
+        self._tk = slice(k[0], k[-1] + 1)                  # their slots in the step array
 
     def options(self):
         opts = {} if self.tau == self.DEFAULT_TAU else {"tau": self.tau}
@@ -96,29 +101,28 @@ class Sharpened(LSTM):
 
         The cache also holds ``tau`` (the temperature used) and ``noise`` ((T, 2, B, n) logistic
         noise [εᵢ, ε_f] of every step, or None)."""
-        T, B = self._check_input(X)
-        tau = self._temperature()
-        noise = self._draw_gate_noise(T, B)
-        steps = None if noise is None else {gate: iter(noise[:, k]) for k, gate in enumerate(TEMPERED)}
-        self._call = types.SimpleNamespace(inv_tau=1.0 / tau, noise=steps)
-        try:
-            Y, state, cache = super().forward(X, state0)
-        finally:
-            self._call = None
-        cache["tau"] = tau
-        cache["noise"] = noise
+        self._tau = self._temperature()
+        Y, state, cache = super().forward(X, state0)
+        cache["tau"] = self._tau
         return Y, state, cache
 
+    def _fill_preactivations(self, X, S):
+        """āᵗ = W xᵗ + b for every step (the LSTM's), then [ī f̄]ᵗ += [εᵢ ε_f]ᵗ for every step in
+        one operation (when the mode draws noise); the noise is cached."""
+        saved = super()._fill_preactivations(X, S)
+        T, _, B, _ = S.shape
+        noise = self._draw_gate_noise(T, B)
+        if noise is not None:
+            S[:, self._tk] += noise                                         # īᵗ += εᵢᵗ,  f̄ᵗ += ε_fᵗ
+        return {**saved, "noise": noise}
+
     def _tempered_gate(self, gate, s, c_peep, tmp):
-        """σ((ḡ + p_g ⊙ c_peep + ε_g) / τ), in place in the gate's block of ``s``."""
-        call = self._call
+        """σ((ḡ + p_g ⊙ c_peep + ε_g) / τ), in place in the gate's block of ``s`` (ε is in ḡ already)."""
         gbar = s[self._k[gate]]
         if gate in self.p:
-            gbar += self.xp.multiply(self.p[gate], c_peep, out=tmp)        # ḡ + p_g ⊙ c
-        if call.noise is not None:
-            gbar += next(call.noise[gate])                                  # + log U − log(1 − U)
-        if call.inv_tau != 1.0:
-            gbar *= call.inv_tau                                            # / τ
+            gbar += self.xp.multiply(self.p[gate], c_peep, out=tmp)        # ḡ + ε_g + p_g ⊙ c
+        if self._tau != 1.0:
+            gbar *= 1.0 / self._tau                                         # / τ
         return SIGMOID.forward(gbar, out=gbar)                              # σ(·)
 
     def input_gate(self, s, c_prev, tmp):
@@ -132,16 +136,13 @@ class Sharpened(LSTM):
     # ------------------------------------------------------------------ backward
     def backward(self, dY, cache, dstate=None):
         """dY (T, B, n), cache, dstate or None -> dX (T, B, m), (δy⁻¹, δc⁻¹); uses the cache's τ."""
-        self._call = types.SimpleNamespace(inv_tau=1.0 / cache["tau"], noise=None)
-        try:
-            return super().backward(dY, cache, dstate)
-        finally:
-            self._call = None
+        self._tau = cache["tau"]
+        return super().backward(dY, cache, dstate)
 
     def _untemper(self, gate, d):
         """δḡ *= 1/τ: the chain rule through the division by τ (σ' is taken from the gate value)."""
-        if self._call.inv_tau != 1.0:
-            d[self._k[gate]] *= self._call.inv_tau
+        if self._tau != 1.0:
+            d[self._k[gate]] *= 1.0 / self._tau
 
     def input_gate_backward(self, d, dc, z, i, tmp):
         """δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ) / τ"""

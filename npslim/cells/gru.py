@@ -119,7 +119,7 @@ class GRU(Cell):
             nt = TANH.forward(s[kn], out=s[kn])                            # nᵗ = tanh(n̄ᵗ)
             xp.subtract(y_prev, nt, out=y); y *= u; y += nt                # yᵗ = (1 − uᵗ) ⊙ nᵗ + uᵗ ⊙ yᵗ⁻¹
 
-        cache = {"X": X, "S": S, "Q": Q, "Y": Yall, "T": T, "B": B}
+        cache = {"X": X, "S": S, "Q": Q, "Y": Yall, "T": T, "B": B, "states": (Yall,)}
         return Yall[1:], (Yall[T],), cache
 
     def gate_activations(self, cache):
@@ -144,6 +144,7 @@ class GRU(Cell):
         tmp = xp.empty((B, n), dtype=self.dtype)
         dy_next = dyT.copy()                               # what step t+1 sends to yᵗ (at t = T−1: the final-state gradient)
         R_T = xp.ascontiguousarray(self.R.T)               # (G·n, n), made once per call
+        flush = self._subnormal_flush((dy_next,), (dA, dAR))   # subnormal deltas -> 0 (base.SubnormalFlush)
 
         for t in range(T - 1, -1, -1):
             s, y_prev, q = S[t], Yall[t], Q[t]
@@ -159,6 +160,7 @@ class GRU(Cell):
             xp.multiply(dnbar, r, out=dAR[t].reshape(B, G, n)[:, kn])     # δqᵗ = δn̄ᵗ ⊙ rᵗ
             xp.matmul(dAR[t], R_T, out=dy_next)                            # R_rᵀ δr̄ᵗ + R_uᵀ δūᵗ + R_nᵀ δqᵗ
             dy_next += xp.multiply(dy, u, out=tmp)                         #   + δyᵗ ⊙ uᵗ, sent to step t−1
+            flush(t)                                                       # every FLUSH_EVERY steps
 
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, G * n)
@@ -169,4 +171,4 @@ class GRU(Cell):
         g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
         g["b_Rn"] += dAR2.reshape(T * B, G, n)[:, kn].sum(axis=0)          # δb_Rn = Σₜ δqᵗ
         dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
-        return dX, (dy_next,)
+        return flush.after_loop(dX), (dy_next,)

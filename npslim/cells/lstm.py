@@ -25,13 +25,21 @@ side by side:
     niaf  g(x) = x            noaf  h(x) = x           cifg  fᵗ = 1 − iᵗ
     np    no peepholes        fgr   gates also see [i f o]ᵗ⁻¹ through nine n×n matrices
 
-The shared loops (``LSTM.forward``, ``LSTM.backward``) call these hooks::
+``LSTM.forward`` and ``LSTM.backward`` are the only LSTM loops in npslim: every LSTM-family
+cell (here, slim.py, projection.py, binary.py) changes them through these hooks, whose
+defaults are the vanilla cell (u = the block output h(cᵗ) ⊙ oᵗ, the vanilla yᵗ)::
 
-    per step, forward     input_gate, forget_gate, output_gate, g, h     (in _step_forward)
-                          _recurrence (before the step), _carry (after)  (FGR)
-    per step, backward    *_gate_backward, g.grad, h.grad                 (in _step_backward)
-                          _carry_backward (before), _recurrence_backward (after)   (FGR)
-    after the loop        _recurrence_grads                                         (FGR)
+    before the loop     _fill_preactivations(X, S)   āᵗ = W xᵗ + b, every step in one product
+                                                     [slim: fewer blocks; flstm, glstm; g2lstm adds its noise]
+                        _forward_work, _backward_work   buffers, transposed weights (once per call)
+    per step, forward   _recurrent_forward           āᵗ += R yᵗ⁻¹          [slim, lstm_c6, flstm, glstm; fgr + gᵗ⁻¹ R_g]
+                        input_gate, forget_gate, output_gate, g, h        (in _step_forward)
+                        _output_forward              yᵗ = uᵗ (in place)    [lstmp: yᵗ = P uᵗ; fgr: gᵗ = [i f o]ᵗ]
+    per step, backward  _output_backward             δuᵗ = δyᵗ             [lstmp: Pᵀ δyᵗ; fgr: δgᵗ into the gate deltas]
+                        *_gate_backward, g.grad, h.grad                   (in _step_backward)
+                        _recurrent_backward          δyᵗ⁻¹ = Rᵀ δāᵗ        [slim, lstm_c6, flstm, glstm; fgr + δgᵗ⁻¹]
+    after the loop      _weight_grads(cache, dA, work)   δW, δR, δb, δp, one product each; returns δX
+                                                     [slim, flstm, glstm; lstmp + δP; fgr + δR_g]
 
 Every state array (``STATE``; FGR adds ``g``) is kept over time as ``(T + 1, B, w)``, [0] the
 initial state and [t + 1] the state after step t, so a variant that carries more than (y, c)
@@ -124,32 +132,55 @@ class LSTM(Cell):
         xp = self.xp
         T, B = self._check_input(X)
         state0 = self._check_state("state0", state0, B, T)
-        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        n = self.hidden_size
 
-        # the input projection of all steps in one product:  āᵗ = W xᵗ + b  for every t
-        XW = xp.matmul(X.reshape(T * B, m), self.W)
-        XW += self.b
         S = xp.empty((T, len(self._k), B, n), dtype=self.dtype)             # (T, slots, B, n)
-        S[:, :G] = XW.reshape(T, B, G, n).transpose(0, 2, 1, 3)
+        saved = self._fill_preactivations(X, S)                            # āᵗ = W xᵗ + b, every step in one product
         # every state array over time: [0] the initial state, [t + 1] the state after step t
         states = tuple(xp.empty((T + 1, B, w), dtype=self.dtype) for w in self.state_sizes())
         for a, a0 in zip(states, state0):
             a[0] = a0
-        Yall, Call = states[0], states[1]                    # Yall[t + 1] = yᵗ, Call[t + 1] = cᵗ
+        Call = states[1]                                     # Call[t + 1] = cᵗ
         Hc = xp.empty((T, B, n), dtype=self.dtype)           # h(cᵗ)
-        rec = xp.empty((B, G * n), dtype=self.dtype)
+        work = {**saved, **self._forward_work(T, B, states)}  # what the loop's hooks read and write
+        U = work["U"]                                        # U[t] = uᵗ = h(cᵗ) ⊙ oᵗ: here yᵗ itself
         tmp = xp.empty((B, n), dtype=self.dtype)
 
         for t in range(T):
             s = S[t]                                                       # (slots, B, n)
-            xp.matmul(Yall[t], self.R, out=rec)
-            s[:G] += rec.reshape(B, G, n).transpose(1, 0, 2)               # āᵗ += R yᵗ⁻¹
-            self._recurrence(s, states, t)                                 # āᵗ += any other recurrent input
-            self._step_forward(s, Call[t], Call[t + 1], Hc[t], Yall[t + 1], tmp)
-            self._carry(s, states, t)                                      # what else step t carries on
+            self._recurrent_forward(t, s, states, work)                    # āᵗ += R yᵗ⁻¹
+            self._step_forward(s, Call[t], Call[t + 1], Hc[t], U[t], tmp)  # uᵗ = h(cᵗ) ⊙ oᵗ
+            self._output_forward(t, s, states, work)                       # yᵗ = uᵗ
 
-        cache = {"X": X, "S": S, "Y": Yall, "C": Call, "Hc": Hc, "T": T, "B": B, "states": states}
-        return Yall[1:], tuple(a[T] for a in states), cache
+        cache = {"X": X, "S": S, "Y": states[0], "C": Call, "Hc": Hc, "U": U, "T": T, "B": B,
+                 "states": states, **saved}
+        return states[0][1:], tuple(a[T] for a in states), cache
+
+    def _fill_preactivations(self, X, S):
+        """S[:, :G] ← āᵗ = W xᵗ + b for every step, in one product.  Returns what else the cache
+        keeps and the loop's hooks read (nothing here)."""
+        T, B, m = X.shape
+        n, G = self.hidden_size, len(self.GATE_ORDER)
+        XW = self.xp.matmul(X.reshape(T * B, m), self.W)                  # W xᵗ for every t
+        XW += self.b                                                       #      + b
+        S[:, :G] = XW.reshape(T, B, G, n).transpose(0, 2, 1, 3)
+        return {}
+
+    def _forward_work(self, T, B, states):
+        """The forward loop's buffers: ``U`` (T, B, ·) receives uᵗ = h(cᵗ) ⊙ oᵗ (here the output yᵗ
+        itself, Y[1:]); ``rec`` (B, G·n) takes the recurrent product."""
+        G, n = len(self.GATE_ORDER), self.hidden_size
+        return {"U": states[0][1:], "rec": self.xp.empty((B, G * n), dtype=self.dtype)}
+
+    def _recurrent_forward(self, t, s, states, work):
+        """āᵗ += R yᵗ⁻¹  (one product; over the blocks R has: all of them here)"""
+        rec = self.xp.matmul(states[0][t], self.R, out=work["rec"])       # R yᵗ⁻¹   (B, k·n)
+        B, n = rec.shape[0], self.hidden_size
+        s[:rec.shape[1] // n] += rec.reshape(B, -1, n).transpose(1, 0, 2)  # āᵗ += R yᵗ⁻¹
+
+    def _output_forward(self, t, s, states, work):
+        """yᵗ = uᵗ: the step wrote it in place (nothing here); a cell that maps uᵗ or carries
+        more state writes it into ``states[k][t + 1]``."""
 
     def _step_forward(self, s, c_prev, c, hc, y, tmp):
         """One step.  ``s`` (slots, B, n) enters as the pre-activations and leaves as the activations."""
@@ -186,12 +217,6 @@ class LSTM(Cell):
         """oᵗ = σ(ōᵗ + p_o ⊙ cᵗ)"""
         return self._sigmoid_gate("o", s, c, tmp)
 
-    def _recurrence(self, s, states, t):
-        """āᵗ += the recurrent input beyond R yᵗ⁻¹, read from ``states`` (none in the vanilla LSTM)."""
-
-    def _carry(self, s, states, t):
-        """Write what step t carries on beyond (yᵗ, cᵗ) into ``states[k][t + 1]`` (nothing here)."""
-
     def gate_activations(self, cache):
         """{"i", "f", "o"} -> (T, B, n) views of the cached gate activations (the gates the cell has)."""
         return {gate: cache["S"][:, k] for gate, k in self._k.items() if gate != "z"}
@@ -203,40 +228,61 @@ class LSTM(Cell):
         T, B = cache["T"], cache["B"]
         self._check_output_grad(dY, T, B)
         dstate = self._check_state("dstate", dstate, B)
-        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
-        S, Yall, Call, Hc = cache["S"], cache["Y"], cache["C"], cache["Hc"]
+        n, G = self.hidden_size, len(self.GATE_ORDER)
+        S, Call, Hc = cache["S"], cache["C"], cache["Hc"]
 
         dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ, the stacked pre-activation deltas
         d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
-        dy = xp.empty((B, n), dtype=self.dtype)
+        dy = xp.empty((B, self.output_size), dtype=self.dtype)
         dc = xp.empty((B, n), dtype=self.dtype)
         tmp = xp.empty((B, n), dtype=self.dtype)
         # what step t+1 sends back to each state array of step t (at t = T−1: the final-state gradient)
         dnext = tuple(a.copy() for a in dstate)
         dy_next, dc_next = dnext[0], dnext[1]              # Rᵀ δāᵗ⁺¹;  what step t+1 sends to cᵗ
-        R_T = xp.ascontiguousarray(self.R.T)               # (G·n, n), made once per call
+        work = self._backward_work(T, B)                   # transposed weights, made once per call
+        flush = self._subnormal_flush(dnext, (dA,))        # subnormal deltas -> 0 (base.SubnormalFlush)
 
         for t in range(T - 1, -1, -1):
             xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
-            self._carry_backward(d, dnext, t)                              # δ at what step t carried on
-            self._step_backward(d, dy, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
+            du = self._output_backward(t, dy, d, dnext, work)              # δuᵗ = δyᵗ
+            self._step_backward(d, du, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
             dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
-            xp.matmul(dA[t], R_T, out=dy_next)                             # Rᵀ δāᵗ, sent to step t−1
-            self._recurrence_backward(dA[t], dnext, t)                     # δ through any other recurrence
+            self._recurrent_backward(t, d, dA[t], dnext, work)             # Rᵀ δāᵗ, sent to step t−1
+            flush(t)                                                       # every FLUSH_EVERY steps
 
-        # each weight gradient as one product over all steps
+        dX = self._weight_grads(cache, dA, work)                           # one product per weight; δX
+        return flush.after_loop(dX), dnext
+
+    def _backward_work(self, T, B):
+        """Transposed weights and buffers for the backward loop: ``R_T`` = Rᵀ, contiguous."""
+        return {"R_T": self.xp.ascontiguousarray(self.R.T)}               # (k·n, n)
+
+    def _output_backward(self, t, dy, d, dnext, work):
+        """δuᵗ, the gradient at the block output uᵗ, from δyᵗ: δuᵗ = δyᵗ (yᵗ = uᵗ).  A cell that
+        carries more state puts its gradient (``dnext[k]``, k ≥ 2) into ``d`` here."""
+        return dy
+
+    def _recurrent_backward(self, t, d, da, dnext, work):
+        """δyᵗ⁻¹ = Rᵀ δāᵗ (over the blocks R has: all of them here), into ``dnext[0]``; ``da`` is
+        δāᵗ (B, G·n), ``d`` the same gate-major (G, B, n)."""
+        R_T = work["R_T"]
+        self.xp.matmul(da[:, :R_T.shape[0]], R_T, out=dnext[0])          # Rᵀ δāᵗ, sent to step t−1
+
+    def _weight_grads(self, cache, dA, work):
+        """Every weight gradient as one product over all steps (after the loop); returns δX."""
+        xp = self.xp
+        T, B = cache["T"], cache["B"]
+        m, G, n = self.input_size, len(self.GATE_ORDER), self.hidden_size
         dA2 = dA.reshape(T * B, G * n)
         g = self._grad_storage
         g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ xᵗ δāᵗ
-        g["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA2)             # δR = Σₜ yᵗ⁻¹ δāᵗ
+        g["R"] += xp.matmul(cache["Y"][:T].reshape(T * B, -1).T, dA2)      # δR = Σₜ yᵗ⁻¹ δāᵗ
         g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        dA4 = dA.reshape(T, B, G, n)
+        dA4, Call = dA.reshape(T, B, G, n), cache["C"]
         for gate in self.p:                                                # δp_g = Σₜ c ⊙ δḡᵗ
             c_peep = Call[1:] if gate == "o" else Call[:T]                 # o peeps at cᵗ, i and f at cᵗ⁻¹
             self.grads[f"p_{gate}"] += xp.einsum("tbn,tbn->n", c_peep, dA4[:, :, self._k[gate]])
-        self._recurrence_grads(dA, cache)                                  # any other recurrent weight
-        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
-        return dX, dnext
+        return xp.matmul(dA2, self.W.T).reshape(T, B, m)                   # δxᵗ = W δāᵗ
 
     def _step_backward(self, d, dy, dc, dc_next, s, c_prev, c, hc, tmp):
         """One step back.  Writes δāᵗ into ``d`` (G, B, n) and δcᵗ into ``dc``; ``dc_next`` enters as
@@ -283,16 +329,6 @@ class LSTM(Cell):
     def input_gate_backward(self, d, dc, z, i, tmp):
         """δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ)"""
         self._sigmoid_gate_backward("i", d, self.xp.multiply(dc, z, out=tmp), i, tmp)
-
-    def _carry_backward(self, d, dnext, t):
-        """Before step t's deltas: the gradient at what step t carried on (``dnext[k]``, k ≥ 2) enters
-        ``d`` (nothing here)."""
-
-    def _recurrence_backward(self, da, dnext, t):
-        """After step t: δ through the recurrence beyond R yᵗ⁻¹ into ``dnext[k]`` (nothing here)."""
-
-    def _recurrence_grads(self, dA, cache):
-        """After the loop: the gradient of any recurrent weight beyond R (nothing here)."""
 
 
 # ====================================================================== Greff's eight variants
@@ -547,10 +583,11 @@ class FGR(LSTM):
     columns the target gate, both in FGR_GATES order (i, f, o).  ``params["R_<target><source>"]``
     is the live view: ``R_if`` = rows of f, columns of i, the matrix by which fᵗ⁻¹ enters īᵗ
     (row-vector convention, like ``R_i``: Greff's R_{f→i}ᵀ).  How the loops carry it: the state
-    g is kept over time like y and c; ``_recurrence`` adds gᵗ⁻¹ R_g before step t, ``_carry``
-    writes [i f o]ᵗ after it; backward, ``_carry_backward`` puts δgᵗ into the gate blocks of
-    ``d``, where ``_sigmoid_gate_backward`` adds it to each gate's own gradient, and
-    ``_recurrence_backward`` sends δ[ī f̄ ō]ᵗ R_gᵀ to step t−1.
+    g is kept over time like y and c; ``_recurrent_forward`` adds gᵗ⁻¹ R_g to step t,
+    ``_output_forward`` writes [i f o]ᵗ after it; backward, ``_output_backward`` puts δgᵗ into
+    the gate blocks of ``d``, where ``_sigmoid_gate_backward`` adds it to each gate's own
+    gradient, ``_recurrent_backward`` sends δ[ī f̄ ō]ᵗ R_gᵀ to step t−1, and ``_weight_grads``
+    adds δR_g.
 
     Shapes::
 
@@ -588,21 +625,27 @@ class FGR(LSTM):
         n = self.hidden_size
         return (n, n, 3 * n)
 
-    def _recurrence(self, s, states, t):
-        """[ī f̄ ō]ᵗ += gᵗ⁻¹ R_g  (states[2][t + 1] holds the product until step t writes gᵗ there)"""
-        Gs, B, n = states[2], s.shape[1], self.hidden_size
-        rec = self.xp.matmul(Gs[t], self.R_g, out=Gs[t + 1])
-        s[self._gk] += rec.reshape(B, 3, n).transpose(1, 0, 2)
+    def _forward_work(self, T, B, states):
+        work = super()._forward_work(T, B, states)
+        work["rec_g"] = self.xp.empty((B, 3 * self.hidden_size), dtype=self.dtype)   # gᵗ⁻¹ R_g
+        return work
 
-    def _carry(self, s, states, t):
-        """gᵗ = [iᵗ fᵗ oᵗ], kept as state"""
+    def _recurrent_forward(self, t, s, states, work):
+        """āᵗ += R yᵗ⁻¹;  [ī f̄ ō]ᵗ += gᵗ⁻¹ R_g"""
+        super()._recurrent_forward(t, s, states, work)                     # āᵗ += R yᵗ⁻¹
+        rec = self.xp.matmul(states[2][t], self.R_g, out=work["rec_g"])   # gᵗ⁻¹ R_g   (B, 3n)
+        s[self._gk] += rec.reshape(rec.shape[0], 3, -1).transpose(1, 0, 2)  # [ī f̄ ō]ᵗ += gᵗ⁻¹ R_g
+
+    def _output_forward(self, t, s, states, work):
+        """gᵗ = [iᵗ fᵗ oᵗ], kept as state (yᵗ = uᵗ is in place)"""
         B, n = s.shape[1], self.hidden_size
         states[2][t + 1].reshape(B, 3, n)[...] = s[self._gk].transpose(1, 0, 2)
 
-    def _carry_backward(self, d, dnext, t):
-        """d[i f o] ← δgᵗ, the gradient at the gate values from step t+1 (or the final state)"""
+    def _output_backward(self, t, dy, d, dnext, work):
+        """d[i f o] ← δgᵗ, the gradient at the gate values from step t+1 (or the final state);  δuᵗ = δyᵗ"""
         B, n = d.shape[1], self.hidden_size
         d[self._gk] = dnext[2].reshape(B, 3, n).transpose(1, 0, 2)
+        return dy
 
     def _sigmoid_gate_backward(self, gate, d, dgate, gate_value, tmp):
         """δḡᵗ = (dgate + δgᵗ_g) ⊙ σ'(ḡᵗ): the gate's block of ``d`` enters holding δgᵗ_g"""
@@ -611,12 +654,14 @@ class FGR(LSTM):
         dgbar *= SIGMOID.grad(gate_value, out=tmp)
         return dgbar
 
-    def _recurrence_backward(self, da, dnext, t):
-        """δgᵗ⁻¹ = δ[ī f̄ ō]ᵗ R_gᵀ, sent to step t−1 (at t = 0: to the initial state)"""
-        self.xp.matmul(da[:, self._gcols], self.R_g.T, out=dnext[2])
+    def _recurrent_backward(self, t, d, da, dnext, work):
+        """δyᵗ⁻¹ = Rᵀ δāᵗ;  δgᵗ⁻¹ = δ[ī f̄ ō]ᵗ R_gᵀ, sent to step t−1 (at t = 0: to the initial state)"""
+        super()._recurrent_backward(t, d, da, dnext, work)                 # Rᵀ δāᵗ
+        self.xp.matmul(da[:, self._gcols], self.R_g.T, out=dnext[2])      # δ[ī f̄ ō]ᵗ R_gᵀ
 
-    def _recurrence_grads(self, dA, cache):
-        """δR_g = Σₜ gᵗ⁻¹ δ[ī f̄ ō]ᵗ, one product over all steps"""
+    def _weight_grads(self, cache, dA, work):
+        """The LSTM's, and δR_g = Σₜ gᵗ⁻¹ δ[ī f̄ ō]ᵗ, one product over all steps"""
         T, B, n = cache["T"], cache["B"], self.hidden_size
         Gprev = cache["states"][2][:T].reshape(T * B, 3 * n)
         self._grad_storage["R_g"] += self.xp.matmul(Gprev.T, dA.reshape(T * B, -1)[:, self._gcols])
+        return super()._weight_grads(cache, dA, work)

@@ -105,7 +105,7 @@ class MGU(Cell):
             yt = TANH.forward(s[ky], out=s[ky])                            # ỹᵗ = tanh(ȳᵗ)
             xp.subtract(yt, y_prev, out=y); y *= f; y += y_prev            # yᵗ = (1 − fᵗ) ⊙ yᵗ⁻¹ + fᵗ ⊙ ỹᵗ
 
-        cache = {"X": X, "S": S, "FY": FY, "Y": Yall, "T": T, "B": B}
+        cache = {"X": X, "S": S, "FY": FY, "Y": Yall, "T": T, "B": B, "states": (Yall,)}
         return Yall[1:], (Yall[T],), cache
 
     def gate_activations(self, cache):
@@ -131,6 +131,7 @@ class MGU(Cell):
         dy_next = dyT.copy()                               # what step t+1 sends to yᵗ (at t = T−1: the final-state gradient)
         R_f_T = xp.ascontiguousarray(self.R_f.T)           # (n, n), made once per call
         R_y_T = xp.ascontiguousarray(self.R_y.T)
+        flush = self._subnormal_flush((dy_next,), (dA,))   # subnormal deltas -> 0 (base.SubnormalFlush)
 
         for t in range(T - 1, -1, -1):
             s, y_prev = S[t], Yall[t]
@@ -145,6 +146,7 @@ class MGU(Cell):
             xp.matmul(dfbar, R_f_T, out=dy_next)                           # to yᵗ⁻¹: R_fᵀ δf̄ᵗ
             dy_next += xp.multiply(dg, f, out=tmp)                         #          + δgᵗ ⊙ fᵗ
             xp.subtract(1.0, f, out=tmp); tmp *= dy; dy_next += tmp        #          + δyᵗ ⊙ (1 − fᵗ)
+            flush(t)                                                       # every FLUSH_EVERY steps
 
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, G * n)
@@ -155,4 +157,4 @@ class MGU(Cell):
         g["R_y"] += xp.matmul(FY.reshape(T * B, n).T, dA4[:, ky])          # δR_y = Σₜ (fᵗ ⊙ yᵗ⁻¹) δȳᵗ
         g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
         dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
-        return dX, (dy_next,)
+        return flush.after_loop(dX), (dy_next,)

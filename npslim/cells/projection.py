@@ -19,17 +19,25 @@ and the three cells differ only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ 
     glstm   ā_jᵗ = W_j x_jᵗ + R_j y_jᵗ⁻¹ (group j)    4n(m + p)/k + 4n + pn
             āᵗ = [ā_1ᵗ … ā_kᵗ] + b
 
-so ``LSTMP`` holds the loops (the LSTM's step equations plus the projection) and T is a set
-of hooks that F-LSTM and G-LSTM override::
+so the three are the LSTM's loops (``LSTM.forward``, ``LSTM.backward``) with two sets of hooks.
+The projection is LSTMP's, shared by all three::
 
-    _build_affine()                              the parameters of T (before P)
-    _fill_preactivations(X, S) -> saved          what T takes from xᵗ, every step in one product;
-                                                 ``saved``: arrays backward needs (cached)
-    _forward_work(B) -> work                     scratch for the forward loop
-    _recurrent_forward(t, y_prev, s, saved, work)  completes āᵗ in ``s`` with what T takes from yᵗ⁻¹
-    _backward_work(T, B) -> work                 transposed weights and buffers for the backward loop
-    _recurrent_backward(t, d, da, out, work)     out = (∂āᵗ/∂yᵗ⁻¹)ᵀ δāᵗ
-    _affine_grads(cache, dA, work) -> dX         the weight gradients of T (one product each) and δx
+    _output_forward      yᵗ = P uᵗ                      (uᵗ in its own buffer, ``_forward_work``)
+    _output_backward     δuᵗ = Pᵀ δyᵗ                   (δyᵗ kept for δP: ``_projection_work``)
+    _projection_grads    δP = Σₜ uᵗ δyᵗ                 (in ``_weight_grads``)
+
+and T is the LSTM's (W, R (p × 4n), b) in LSTMP, overridden by F-LSTM and G-LSTM::
+
+    _build_affine()                        the parameters of T (before P)
+    _fill_preactivations(X, S) -> saved    what T takes from xᵗ, every step in one product;
+                                           ``saved``: arrays the cache keeps and the hooks read
+    _forward_work                          buffers of the forward loop
+    _recurrent_forward                     completes āᵗ in ``s`` with what T takes from yᵗ⁻¹
+    _backward_work                         transposed weights and buffers of the backward loop,
+                                           with the projection's (``_projection_work``)
+    _recurrent_backward                    δyᵗ⁻¹ = (∂āᵗ/∂yᵗ⁻¹)ᵀ δāᵗ
+    _weight_grads                          the weight gradients of T (one product each) and δx,
+                                           after δP (``_projection_grads``)
 
 Table 1 of the paper (two layers, p = 1024, n = 8192, both layer inputs p wide: the embedding and
 the first layer's projection; biases counted) is reproduced to the unit by ``param_count``:
@@ -153,103 +161,43 @@ class LSTMP(LSTM):
         """Parameters of T: W, R, b."""
         return 4 * n * (m + p) + 4 * n
 
-    # ------------------------------------------------------------------ forward
-    def forward(self, X, state0=None):
-        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, p), (yᵀ⁻¹, cᵀ⁻¹), cache."""
-        xp = self.xp
-        T, B = self._check_input(X)
-        y0, c0 = self._check_state("state0", state0, B, T)
-        n, p, G = self.hidden_size, self.proj_size, len(self.GATE_ORDER)
+    # ------------------------------------------------------------------ the projection
+    def _forward_work(self, T, B, states):
+        """The LSTM's, with uᵗ in a buffer of its own (T, B, n): yᵗ = P uᵗ is another array."""
+        work = super()._forward_work(T, B, states)
+        work["U"] = self.xp.empty((T, B, self.hidden_size), dtype=self.dtype)
+        return work
 
-        S = xp.empty((T, G, B, n), dtype=self.dtype)         # gate-major pre-activations, then activations
-        saved = self._fill_preactivations(X, S)              # what T takes from xᵗ, every step in one product
-        Yall = xp.empty((T + 1, B, p), dtype=self.dtype)     # Yall[t + 1] = yᵗ, Yall[0] = y⁻¹
-        Call = xp.empty((T + 1, B, n), dtype=self.dtype)     # Call[t + 1] = cᵗ, Call[0] = c⁻¹
-        Hc = xp.empty((T, B, n), dtype=self.dtype)           # h(cᵗ)
-        U = xp.empty((T, B, n), dtype=self.dtype)            # uᵗ = h(cᵗ) ⊙ oᵗ
-        Yall[0] = y0
-        Call[0] = c0
-        work = self._forward_work(B)
-        tmp = xp.empty((B, n), dtype=self.dtype)
-
-        for t in range(T):
-            s = S[t]                                                       # (G, B, n)
-            self._recurrent_forward(t, Yall[t], s, saved, work)            # āᵗ = T(xᵗ, yᵗ⁻¹)
-            self._step_forward(s, Call[t], Call[t + 1], Hc[t], U[t], tmp)  # uᵗ = h(cᵗ) ⊙ oᵗ
-            xp.matmul(U[t], self.P, out=Yall[t + 1])                       # yᵗ = P uᵗ
-
-        cache = {"X": X, "S": S, "Y": Yall, "C": Call, "Hc": Hc, "U": U, "T": T, "B": B, **saved}
-        return Yall[1:], (Yall[T], Call[T]), cache
-
-    def _fill_preactivations(self, X, S):
-        """āᵗ ← W xᵗ + b for every step, in one product; nothing extra to cache."""
-        T, B, m = X.shape
-        n, G = self.hidden_size, len(self.GATE_ORDER)
-        XW = self.xp.matmul(X.reshape(T * B, m), self.W)                  # W xᵗ for every t
-        XW += self.b                                                       #      + b
-        S[...] = XW.reshape(T, B, G, n).transpose(0, 2, 1, 3)
-        return {}
-
-    def _forward_work(self, B):
-        return {"rec": self.xp.empty((B, len(self.GATE_ORDER) * self.hidden_size), dtype=self.dtype)}
-
-    def _recurrent_forward(self, t, y_prev, s, saved, work):
-        """āᵗ += R yᵗ⁻¹"""
-        B, n, G = y_prev.shape[0], self.hidden_size, len(self.GATE_ORDER)
-        rec = self.xp.matmul(y_prev, self.R, out=work["rec"])             # R yᵗ⁻¹   (B, G·n)
-        s += rec.reshape(B, G, n).transpose(1, 0, 2)                       # āᵗ += R yᵗ⁻¹
-
-    # ------------------------------------------------------------------ backward
-    def backward(self, dY, cache, dstate=None):
-        """dY (T, B, p), cache, dstate (δyᵀ⁻¹, δcᵀ⁻¹) or None -> dX (T, B, m), (δy⁻¹, δc⁻¹)."""
-        xp = self.xp
-        T, B = cache["T"], cache["B"]
-        self._check_output_grad(dY, T, B)
-        dyT, dcT = self._check_state("dstate", dstate, B)
-        n, p, G = self.hidden_size, self.proj_size, len(self.GATE_ORDER)
-        S, Call, Hc, U = cache["S"], cache["C"], cache["Hc"], cache["U"]
-
-        dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ, the stacked pre-activation deltas
-        DY = xp.empty((T, B, p), dtype=self.dtype)         # δyᵗ of every step, for δP after the loop
-        d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
-        du = xp.empty((B, n), dtype=self.dtype)
-        dc = xp.empty((B, n), dtype=self.dtype)
-        tmp = xp.empty((B, n), dtype=self.dtype)
-        dy_next = dyT.copy()                               # (∂āᵗ⁺¹/∂yᵗ)ᵀ δāᵗ⁺¹ (at t = T−1: the final-state gradient)
-        dc_next = dcT.copy()                               # what step t+1 sends back to cᵗ
-        P_T = xp.ascontiguousarray(self.P.T)               # (p, n), made once per call
-        work = self._backward_work(T, B)
-
-        for t in range(T - 1, -1, -1):
-            dy = xp.add(dY[t], dy_next, out=DY[t])                         # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
-            xp.matmul(dy, P_T, out=du)                                     # δuᵗ = Pᵀ δyᵗ
-            self._step_backward(d, du, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
-            dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
-            self._recurrent_backward(t, d, dA[t], dy_next, work)           # Rᵀ δāᵗ, sent to step t−1
-
-        # each weight gradient as one product over all steps
-        self._grad_storage["P"] += xp.matmul(U.reshape(T * B, n).T, DY.reshape(T * B, p))   # δP = Σₜ uᵗ δyᵗ
-        dX = self._affine_grads(cache, dA, work)                           # δW, δR, δb; δxᵗ
-        return dX, (dy_next, dc_next)
+    def _output_forward(self, t, s, states, work):
+        """yᵗ = P uᵗ"""
+        self.xp.matmul(work["U"][t], self.P, out=states[0][t + 1])
 
     def _backward_work(self, T, B):
-        return {"R_T": self.xp.ascontiguousarray(self.R.T)}                # (G·n, p), made once per call
+        """The LSTM's (Rᵀ) and the projection's."""
+        return {**super()._backward_work(T, B), **self._projection_work(T, B)}
 
-    def _recurrent_backward(self, t, d, da, out, work):
-        """out = Rᵀ δāᵗ; ``da`` is δāᵗ (B, G·n), ``d`` the same gate-major (G, B, n)."""
-        self.xp.matmul(da, work["R_T"], out=out)
+    def _projection_work(self, T, B):
+        """Pᵀ (contiguous), δuᵗ, and δyᵗ of every step (kept for δP)."""
+        xp, n, p = self.xp, self.hidden_size, self.proj_size
+        return {"P_T": xp.ascontiguousarray(self.P.T),                    # (p, n), made once per call
+                "du": xp.empty((B, n), dtype=self.dtype),
+                "DY": xp.empty((T, B, p), dtype=self.dtype)}
 
-    def _affine_grads(self, cache, dA, work):
-        """δW, δR, δb as one product each over all steps; returns δX (T, B, m)."""
-        xp = self.xp
-        T, B = cache["T"], cache["B"]
-        m, p = self.input_size, self.proj_size
-        dA2 = dA.reshape(T * B, -1)
-        g = self._grad_storage
-        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)          # δW = Σₜ xᵗ δāᵗ
-        g["R"] += xp.matmul(cache["Y"][:T].reshape(T * B, p).T, dA2)      # δR = Σₜ yᵗ⁻¹ δāᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        return xp.matmul(dA2, self.W.T).reshape(T, B, m)                   # δxᵗ = W δāᵗ
+    def _output_backward(self, t, dy, d, dnext, work):
+        """δuᵗ = Pᵀ δyᵗ  (δyᵗ kept for δP)"""
+        work["DY"][t] = dy
+        return self.xp.matmul(dy, work["P_T"], out=work["du"])
+
+    def _weight_grads(self, cache, dA, work):
+        """δP, then the LSTM's δW, δR, δb and δx."""
+        self._projection_grads(cache, work)
+        return super()._weight_grads(cache, dA, work)
+
+    def _projection_grads(self, cache, work):
+        """δP = Σₜ uᵗ δyᵗ, one product over all steps."""
+        T, B, n, p = cache["T"], cache["B"], self.hidden_size, self.proj_size
+        U, DY = cache["U"].reshape(T * B, n), work["DY"].reshape(T * B, p)
+        self._grad_storage["P"] += self.xp.matmul(U.T, DY)                # δP = Σₜ uᵗ δyᵗ
 
 
 @register("flstm")
@@ -321,17 +269,18 @@ class FLSTM(LSTMP):
         Q = self.xp.matmul(X.reshape(T * B, m), self.W1_x).reshape(T, B, self.rank)
         return {"Q": Q}
 
-    def _forward_work(self, B):
-        xp, n, G = self.xp, self.hidden_size, len(self.GATE_ORDER)
-        return {"rec": xp.empty((B, G * n), dtype=self.dtype), "qy": xp.empty((B, self.rank), dtype=self.dtype),
-                "b": self.b.reshape(G, 1, n)}
+    def _forward_work(self, T, B, states):
+        work = super()._forward_work(T, B, states)                         # uᵗ; rec (B, G·n) takes W₂ qᵗ
+        work["qy"] = self.xp.empty((B, self.rank), dtype=self.dtype)
+        work["b"] = self.b.reshape(len(self.GATE_ORDER), 1, self.hidden_size)
+        return work
 
-    def _recurrent_forward(self, t, y_prev, s, saved, work):
+    def _recurrent_forward(self, t, s, states, work):
         """qᵗ += W₁ᵧ yᵗ⁻¹;  āᵗ = W₂ qᵗ + b"""
         xp = self.xp
-        B, n, G = y_prev.shape[0], self.hidden_size, len(self.GATE_ORDER)
-        q = saved["Q"][t]
-        q += xp.matmul(y_prev, self.W1_y, out=work["qy"])                  # qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹
+        B, n, G = s.shape[1], self.hidden_size, len(self.GATE_ORDER)
+        q = work["Q"][t]
+        q += xp.matmul(states[0][t], self.W1_y, out=work["qy"])           # qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹
         rec = xp.matmul(q, self.W2, out=work["rec"])                       # W₂ qᵗ   (B, G·n)
         xp.add(rec.reshape(B, G, n).transpose(1, 0, 2), work["b"], out=s)  # āᵗ = W₂ qᵗ + b
 
@@ -340,17 +289,19 @@ class FLSTM(LSTMP):
         xp = self.xp
         return {"W2_T": xp.ascontiguousarray(self.W2.T),                  # (G·n, r)
                 "W1y_T": xp.ascontiguousarray(self.W1_y.T),                # (r, p)
-                "DQ": xp.empty((T, B, self.rank), dtype=self.dtype)}       # δqᵗ of every step
+                "DQ": xp.empty((T, B, self.rank), dtype=self.dtype),       # δqᵗ of every step
+                **self._projection_work(T, B)}
 
-    def _recurrent_backward(self, t, d, da, out, work):
-        """δqᵗ = W₂ᵀ δāᵗ (kept for the weight gradients);  out = W₁ᵧᵀ δqᵗ"""
+    def _recurrent_backward(self, t, d, da, dnext, work):
+        """δqᵗ = W₂ᵀ δāᵗ (kept for the weight gradients);  δyᵗ⁻¹ = W₁ᵧᵀ δqᵗ"""
         xp = self.xp
         dq = xp.matmul(da, work["W2_T"], out=work["DQ"][t])               # δqᵗ = W₂ᵀ δāᵗ
-        xp.matmul(dq, work["W1y_T"], out=out)                              # W₁ᵧᵀ δqᵗ, sent to step t−1
+        xp.matmul(dq, work["W1y_T"], out=dnext[0])                         # W₁ᵧᵀ δqᵗ, sent to step t−1
 
-    def _affine_grads(self, cache, dA, work):
-        """δW₂, δb, δW₁ₓ, δW₁ᵧ as one product each over all steps; returns δX (T, B, m)."""
+    def _weight_grads(self, cache, dA, work):
+        """δP, δW₂, δb, δW₁ₓ, δW₁ᵧ as one product each over all steps; returns δX (T, B, m)."""
         xp = self.xp
+        self._projection_grads(cache, work)                                # δP = Σₜ uᵗ δyᵗ
         T, B = cache["T"], cache["B"]
         m, p, r = self.input_size, self.proj_size, self.rank
         dA2 = dA.reshape(T * B, -1)
@@ -444,14 +395,16 @@ class GLSTM(LSTMP):
         S += self.b.reshape(G, 1, n)                                       #      + b
         return {}
 
-    def _forward_work(self, B):
+    def _forward_work(self, T, B, states):
+        work = super()._forward_work(T, B, states)                         # uᵗ; the product, group-major:
         k, G, n = self.groups, len(self.GATE_ORDER), self.hidden_size
-        return {"rec": self.xp.empty((k, B, G * n // k), dtype=self.dtype)}
+        work["rec"] = self.xp.empty((k, B, G * n // k), dtype=self.dtype)
+        return work
 
-    def _recurrent_forward(self, t, y_prev, s, saved, work):
+    def _recurrent_forward(self, t, s, states, work):
         """ā_jᵗ += R_j y_jᵗ⁻¹ for every group j (one batched product)"""
-        B, n, k, G = y_prev.shape[0], self.hidden_size, self.groups, len(self.GATE_ORDER)
-        rec = self.xp.matmul(self._by_group(y_prev), self.R, out=work["rec"])   # R_j y_jᵗ⁻¹  (k, B, G·n_k)
+        B, n, k, G = s.shape[1], self.hidden_size, self.groups, len(self.GATE_ORDER)
+        rec = self.xp.matmul(self._by_group(states[0][t]), self.R, out=work["rec"])  # R_j y_jᵗ⁻¹ (k, B, G·n_k)
         s_units = s.reshape(G, B, k, n // k)                               # group j's units of every gate
         s_units += rec.reshape(k, B, G, n // k).transpose(2, 1, 0, 3)      # ā_jᵗ += R_j y_jᵗ⁻¹
 
@@ -460,19 +413,21 @@ class GLSTM(LSTMP):
         xp, n, p, k, G = self.xp, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
         return {"R_T": xp.ascontiguousarray(self.R.transpose(0, 2, 1)),   # (k, G·n_k, p_k)
                 "dg": xp.empty((k, B, G, n // k), dtype=self.dtype),      # δā_jᵗ, group-major
-                "dyg": xp.empty((k, B, p // k), dtype=self.dtype)}        # R_jᵀ δā_jᵗ
+                "dyg": xp.empty((k, B, p // k), dtype=self.dtype),        # R_jᵀ δā_jᵗ
+                **self._projection_work(T, B)}
 
-    def _recurrent_backward(self, t, d, da, out, work):
+    def _recurrent_backward(self, t, d, da, dnext, work):
         """out_j = R_jᵀ δā_jᵗ for every group j (one batched product)"""
         xp, dg, dyg = self.xp, work["dg"], work["dyg"]
         k, G, B, n = self.groups, *d.shape
         dg[...] = d.reshape(G, B, k, n // k).transpose(2, 1, 0, 3)         # δā_jᵗ
         xp.matmul(dg.reshape(k, B, G * n // k), work["R_T"], out=dyg)      # R_jᵀ δā_jᵗ
-        out.reshape(B, k, -1)[...] = dyg.transpose(1, 0, 2)                # [y_1 … y_k], sent to step t−1
+        dnext[0].reshape(B, k, -1)[...] = dyg.transpose(1, 0, 2)           # [y_1 … y_k], sent to step t−1
 
-    def _affine_grads(self, cache, dA, work):
-        """δW_j, δR_j (one batched product each), δb; returns δX (T, B, m)."""
+    def _weight_grads(self, cache, dA, work):
+        """δP, δW_j, δR_j (one batched product each), δb; returns δX (T, B, m)."""
         xp = self.xp
+        self._projection_grads(cache, work)                                # δP = Σₜ uᵗ δyᵗ
         T, B = cache["T"], cache["B"]
         m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
         dA2 = dA.reshape(T * B, G * n)

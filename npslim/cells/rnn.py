@@ -93,7 +93,7 @@ class RNN(Cell):
             a += XW[t]                                                     # āᵗ = W xᵗ + R yᵗ⁻¹ + b
             self.phi.forward(a, out=a)                                     # yᵗ = φ(āᵗ)
 
-        cache = {"X": X, "Y": Yall, "T": T, "B": B}
+        cache = {"X": X, "Y": Yall, "T": T, "B": B, "states": (Yall,)}
         return Yall[1:], (Yall[T],), cache
 
     # ------------------------------------------------------------------ backward
@@ -110,11 +110,13 @@ class RNN(Cell):
         dy = xp.empty((B, n), dtype=self.dtype)
         dy_next = dyT.copy()                               # Rᵀ δāᵗ⁺¹ (at t = T−1: the final-state gradient)
         R_T = xp.ascontiguousarray(self.R.T)               # (n, n), made once per call
+        flush = self._subnormal_flush((dy_next,), (dA,))   # subnormal deltas -> 0 (base.SubnormalFlush)
 
         for t in range(T - 1, -1, -1):
             xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
             da = self.phi.grad(Yall[t + 1], out=dA[t]); da *= dy           # δāᵗ = δyᵗ ⊙ φ'(āᵗ)
             xp.matmul(da, R_T, out=dy_next)                                # Rᵀ δāᵗ, sent to step t−1
+            flush(t)                                                       # every FLUSH_EVERY steps
 
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, n)
@@ -123,4 +125,4 @@ class RNN(Cell):
         g["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA2)             # δR = Σₜ yᵗ⁻¹ δāᵗ
         g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
         dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
-        return dX, (dy_next,)
+        return flush.after_loop(dX), (dy_next,)

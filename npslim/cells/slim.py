@@ -2,8 +2,9 @@
 gates (Akandeh & Salem 2019, file 000).
 
 Notation: MATH.md ("Salem's slim LSTMs").  Every cell here is the peephole-free LSTM of
-``lstm.py`` with pieces taken out, and reuses its step equations (``_step_forward``,
-``_step_backward`` and the gate hooks) unchanged; only what a cell removes is overridden.
+``lstm.py`` with pieces taken out: its loops and step equations (``LSTM.forward``,
+``LSTM.backward``, ``_step_forward``, ``_step_backward``, the gate hooks) run unchanged, and
+only the hooks for what a cell removes are overridden.
 
     lstm1    gate = σ(R_g yᵗ⁻¹ + b_g)     no input signal in the gates            4(mn + n² + n) − 3mn
     lstm2    gate = σ(R_g yᵗ⁻¹)           no input signal, no bias                4(mn + n² + n) − 3(mn + n)
@@ -42,14 +43,13 @@ class SlimLSTM(LSTM):
     weight, a recurrent weight and a bias; each is a leading run of GATE_ORDER (``("z",)`` or
     all of it), so each stacked parameter is one contiguous slab and its gradient one product.
     A block with neither W nor R has the same pre-activation at every step (its bias, or 0):
-    LSTM3 forms such gates once per call.  The equations are
-    the LSTM's (``_step_forward``, ``_step_backward``); the loops differ from ``LSTM.forward`` /
-    ``LSTM.backward`` only in covering those blocks, through four hooks::
+    LSTM3 forms such gates once per call.  The equations and the loops are the LSTM's
+    (``LSTM.forward``, ``LSTM.backward``); what covers fewer blocks is three of its hooks::
 
-        _fill_preactivations(X, S)          āᵗ = W xᵗ + b for every step (one product)
-        _recurrent_forward(y_prev, s, work) āᵗ += R yᵗ⁻¹                 (in the loop)
-        _recurrent_backward(da, rT, out)    out = Rᵀ δāᵗ                 (in the loop)
-        _recurrent_grads(Yprev, dA)         δR += Σₜ yᵗ⁻¹ δāᵗ            (after the loop)
+        _fill_preactivations(X, S)   āᵗ = W xᵗ + b for every step (one product, W's blocks; 0 elsewhere)
+        _forward_work                the recurrent product's buffer, R's blocks wide; the LSTM's
+                                     _recurrent_forward and _recurrent_backward then cover R's blocks
+        _weight_grads                δW, δR (``_recurrent_grads``), δb over their blocks; δx
 
     Not registered: the vanilla peephole-free LSTM is ``make("lstm", peepholes=False)``.
     """
@@ -92,32 +92,7 @@ class SlimLSTM(LSTM):
     def _recurrent_count(cls, n):
         return len(cls.R_BLOCKS) * n * n
 
-    # ------------------------------------------------------------------ forward
-    def forward(self, X, state0=None):
-        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, n), (yᵀ⁻¹, cᵀ⁻¹), cache."""
-        xp = self.xp
-        T, B = self._check_input(X)
-        y0, c0 = self._check_state("state0", state0, B, T)
-        n, G = self.hidden_size, len(self.GATE_ORDER)
-
-        S = xp.empty((T, G, B, n), dtype=self.dtype)         # gate-major pre-activations, then activations
-        self._fill_preactivations(X, S)                      # āᵗ = W xᵗ + b, every step in one product
-        Yall = xp.empty((T + 1, B, n), dtype=self.dtype)     # Yall[t + 1] = yᵗ, Yall[0] = y⁻¹
-        Call = xp.empty((T + 1, B, n), dtype=self.dtype)     # Call[t + 1] = cᵗ, Call[0] = c⁻¹
-        Hc = xp.empty((T, B, n), dtype=self.dtype)           # h(cᵗ)
-        Yall[0] = y0
-        Call[0] = c0
-        work = xp.empty((B, self._nR * n), dtype=self.dtype)
-        tmp = xp.empty((B, n), dtype=self.dtype)
-
-        for t in range(T):
-            s = S[t]                                                       # (G, B, n)
-            self._recurrent_forward(Yall[t], s, work)                      # āᵗ += R yᵗ⁻¹
-            self._step_forward(s, Call[t], Call[t + 1], Hc[t], Yall[t + 1], tmp)
-
-        cache = {"X": X, "S": S, "Y": Yall, "C": Call, "Hc": Hc, "T": T, "B": B}
-        return Yall[1:], (Yall[T], Call[T]), cache
-
+    # ------------------------------------------------------------------ the hooks
     def _project_input(self, X, S):
         """S[:, blocks with W] ← W xᵗ for every step, in one product."""
         T, B, m = X.shape
@@ -131,55 +106,26 @@ class SlimLSTM(LSTM):
         self._project_input(X, S)                                          # āᵗ = W xᵗ   (blocks with W)
         S[:, kW:] = 0                                                      #      0      (blocks without)
         S[:, :kb] += self.b.reshape(kb, 1, n)                              #      + b    (blocks with b)
+        return {}
 
-    def _recurrent_forward(self, y_prev, s, work):
-        """āᵗ += R yᵗ⁻¹ for the blocks with R; ``work`` (B, kR·n) takes the product."""
-        B, n, kR = y_prev.shape[0], self.hidden_size, self._nR
-        self.xp.matmul(y_prev, self.R, out=work)
-        s[:kR] += work.reshape(B, kR, n).transpose(1, 0, 2)
+    def _forward_work(self, T, B, states):
+        """The LSTM's, with the recurrent product (B, kR·n): R's blocks only."""
+        work = super()._forward_work(T, B, states)
+        work["rec"] = self.xp.empty((B, self._nR * self.hidden_size), dtype=self.dtype)
+        return work
 
-    # ------------------------------------------------------------------ backward
-    def backward(self, dY, cache, dstate=None):
-        """dY (T, B, n), cache, dstate (δyᵀ⁻¹, δcᵀ⁻¹) or None -> dX (T, B, m), (δy⁻¹, δc⁻¹)."""
+    def _weight_grads(self, cache, dA, work):
+        """δW, δR, δb, each one product over all steps for the blocks that have the weight; returns δX."""
         xp = self.xp
         T, B = cache["T"], cache["B"]
-        self._check_output_grad(dY, T, B)
-        dyT, dcT = self._check_state("dstate", dstate, B)
         m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
-        S, Yall, Call, Hc = cache["S"], cache["Y"], cache["C"], cache["Hc"]
-
-        dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ, the stacked pre-activation deltas
-        d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
-        dy = xp.empty((B, n), dtype=self.dtype)
-        dc = xp.empty((B, n), dtype=self.dtype)
-        tmp = xp.empty((B, n), dtype=self.dtype)
-        dy_next = dyT.copy()                               # Rᵀ δāᵗ⁺¹ (at t = T−1: the final-state gradient)
-        dc_next = dcT.copy()                               # what step t+1 sends back to cᵗ
-        rT = self._recurrence_for_backward()               # made once per call
-
-        for t in range(T - 1, -1, -1):
-            xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
-            self._step_backward(d, dy, dc, dc_next, S[t], Call[t], Call[t + 1], Hc[t], tmp)
-            dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
-            self._recurrent_backward(dA[t], rT, dy_next)                   # Rᵀ δāᵗ, sent to step t−1
-
-        # each weight gradient as one product over all steps, for the blocks that have the weight
         dA2 = dA.reshape(T * B, G * n)
         dAW = dA2[:, :self._nW * n]                                        # δā of the blocks with W
         g = self._grad_storage
         g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dAW)           # δW = Σₜ xᵗ δāᵗ
-        self._recurrent_grads(Yall[:T], dA)                                # δR = Σₜ yᵗ⁻¹ δāᵗ
+        self._recurrent_grads(cache["Y"][:T], dA)                          # δR = Σₜ yᵗ⁻¹ δāᵗ
         g["b"] += dA2[:, :self._nb * n].sum(axis=0)                        # δb = Σₜ δāᵗ
-        dX = xp.matmul(dAW, self.W.T).reshape(T, B, m)                     # δxᵗ = W δāᵗ
-        return dX, (dy_next, dc_next)
-
-    def _recurrence_for_backward(self):
-        """Rᵀ, contiguous, for the products in the backward loop."""
-        return self.xp.ascontiguousarray(self.R.T)                         # (kR·n, n)
-
-    def _recurrent_backward(self, da, R_T, out):
-        """out = Rᵀ δāᵗ over the blocks with R; ``da`` is δāᵗ (B, G·n)."""
-        self.xp.matmul(da[:, :self._nR * self.hidden_size], R_T, out=out)
+        return xp.matmul(dAW, self.W.T).reshape(T, B, m)                   # δxᵗ = W δāᵗ
 
     def _recurrent_grads(self, Yprev, dA):
         """δR += Σₜ yᵗ⁻¹ δāᵗ (one product); Yprev (T, B, n), dA (T, B, G·n)."""
@@ -296,6 +242,7 @@ class LSTM3(SlimLSTM):
         gate_bias = self.b[kz * n + n:].reshape(-1, 1, n)                  # [b_i b_f b_o]
         gates = SIGMOID.forward(gate_bias, out=xp.empty(gate_bias.shape, dtype=self.dtype))
         S[:, kz + 1:] = gates                                              # iᵗ, fᵗ, oᵗ = σ(b_i), σ(b_f), σ(b_o)
+        return {}
 
     def input_gate(self, s, c_prev, tmp):
         """iᵗ = σ(b_i), formed before the loop: read it"""
@@ -457,16 +404,16 @@ class LSTMC6(LSTM6):
     def _recurrent_count(cls, n):
         return n
 
-    def _recurrent_forward(self, y_prev, s, work):
+    def _recurrent_forward(self, t, s, states, work):
         """z̄ᵗ += r_z ⊙ yᵗ⁻¹"""
-        s[self._k["z"]] += self.xp.multiply(self.r, y_prev, out=work)
+        s[self._k["z"]] += self.xp.multiply(self.r, states[0][t], out=work["rec"])
 
-    def _recurrence_for_backward(self):
-        return self.r
+    def _backward_work(self, T, B):
+        return {}                                                          # nothing to transpose
 
-    def _recurrent_backward(self, da, r, out):
-        """out = r_z ⊙ δz̄ᵗ"""
-        self.xp.multiply(da, r, out=out)
+    def _recurrent_backward(self, t, d, da, dnext, work):
+        """δyᵗ⁻¹ = r_z ⊙ δz̄ᵗ"""
+        self.xp.multiply(da, self.r, out=dnext[0])
 
     def _recurrent_grads(self, Yprev, dA):
         """δr_z += Σₜ yᵗ⁻¹ ⊙ δz̄ᵗ"""
