@@ -179,9 +179,15 @@ def _describe(task, args):
 
 
 def _run_folder(out, task, cells):
-    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created."""
+    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created.  A folder that already
+    holds a run is refused: a new run never overwrites what an earlier one saved."""
     if out:
         folder = Path(out)
+        held = [name for name in ("config.json", "checkpoint.npz", "best.npz", "results.json")
+                if (folder / name).exists()]
+        if held:
+            raise SystemExit(f"--out: {folder} already holds a run ({', '.join(held)}); choose another folder, "
+                             f"or continue that run with: npslim train --resume {folder}")
     else:
         base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{'-'.join(cells)}"
         folder, k = base, 1

@@ -61,6 +61,12 @@ def test_train_writes_a_run_folder_and_resumes_bit_exactly(tmp_path):
         if key.startswith("model/"):
             assert np.array_equal(a[key], b[key]), key
 
+    # a new run into a folder that holds one is refused, and the saved run is untouched
+    before = (run / "checkpoint.npz").read_bytes()
+    proc = npslim("train", "--cell", "gru", *TINY, "--out", run)
+    assert proc.returncode != 0 and "already holds a run" in proc.stderr and "--resume" in proc.stderr
+    assert (run / "checkpoint.npz").read_bytes() == before
+
 
 def test_train_default_folder_and_divergence(tmp_path):
     proc = npslim("train", "--cell", "lstm", "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", *TINY, cwd=tmp_path)
