@@ -214,6 +214,40 @@ def test_glstm_one_group_equals_lstmp():
         np.testing.assert_allclose(gg[k].reshape(gp[k].shape), gp[k], rtol=1e-12, atol=1e-14, err_msg=k)
 
 
+def test_glstm_equals_lstmp_with_block_diagonal_weights():
+    """k = 3 groups against LSTMP whose W_g, R_g are block-diagonal with G-LSTM's blocks W_g[j],
+    R_g[j]: every (gate, group) block of the batched views must land on its own units, and the
+    gradients of G-LSTM are the diagonal blocks of LSTMP's."""
+    m, n, p, k = 9, 6, 3, 3
+    mk, nk, pk = m // k, n // k, p // k
+    g = npslim.cells.make("glstm", m, n, proj_size=p, groups=k, seed=1, dtype="float64")
+    ref = npslim.cells.make("lstmp", m, n, proj_size=p, seed=2, dtype="float64")
+    for gate in GLSTM.GATE_ORDER:
+        for name, w in (("W", mk), ("R", pk)):
+            block = ref.params[f"{name}_{gate}"]
+            block[...] = 0.0
+            for j in range(k):
+                block[j * w:(j + 1) * w, j * nk:(j + 1) * nk] = g.params[f"{name}_{gate}"][j]
+    ref.b[...] = g.b
+    ref.P[...] = g.P
+    args = random_inputs(ref, 5, 4)
+    Yg, sg, dXg, dsg, gg = run(g, *args)
+    Yp, sp, dXp, dsp, gp = run(ref, *args)
+    np.testing.assert_allclose(Yg, Yp, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dXg, dXp, rtol=1e-12, atol=1e-14)
+    for a, b in zip(sg + dsg, sp + dsp):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for key in gp:
+        name, gate = key.split("_") if "_" in key else (key, None)
+        if name in ("W", "R"):
+            w = mk if name == "W" else pk
+            for j in range(k):
+                np.testing.assert_allclose(gg[key][j], gp[key][j * w:(j + 1) * w, j * nk:(j + 1) * nk],
+                                           rtol=1e-12, atol=1e-14, err_msg=f"{key}[{j}]")
+        else:
+            np.testing.assert_allclose(gg[key], gp[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
 def test_flstm_equals_lstmp_with_W_set_to_W2_W1():
     f = npslim.cells.make("flstm", 5, 6, proj_size=3, rank=2, seed=1, dtype="float64")
     p = npslim.cells.make("lstmp", 5, 6, proj_size=3, seed=2, dtype="float64")

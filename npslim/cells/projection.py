@@ -338,8 +338,16 @@ class GLSTM(LSTMP):
         δy_j⁻¹ = R_jᵀ δā_j⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
 
     Against LSTMP: only T changes (W, R become block-diagonal with k blocks, stored as the
-    blocks).  The k groups are one batched product (``matmul`` on (k, ·, ·) stacks), before the
-    loop for x and in it for y; no Python loop over groups.
+    blocks).  No Python loop over groups: each product is ONE batched ``matmul`` whose blocks are
+    views, so no step transposes or copies a gate-major array:
+
+        forward    blocks [g, j] = (gate, group): x_jᵗ (B, m_k) @ W_g[j] (m_k, n_k) written with
+                   ``out=`` straight into group j's units of gate g in S (row stride n), for every
+                   step before the loop; in the loop y_jᵗ⁻¹ @ R_g[j] the same into a gate-major
+                   buffer, then one contiguous add
+        backward   δā_jᵗ copied once per step, group-major, into a (k, T, B, G·n_k) buffer: the
+                   loop's R_jᵀ δā_jᵗ (written through ``out=`` into [y_1 … y_k]) and, after the
+                   loop, δW_j, δR_j, δx_j read it as (k, T·B, G·n_k) stacks, one product each
 
     Shapes (G = 4; m_k = m/k, p_k = p/k, n_k = n/k)::
 
@@ -385,59 +393,69 @@ class GLSTM(LSTMP):
         k = self.groups
         return a.reshape(a.shape[0], k, a.shape[1] // k).transpose(1, 0, 2)
 
+    def _gate_blocks(self, w):
+        """(k, r, G·n_k) -> (G, k, r, n_k): block [g, j] is group j's weights into gate g, i.e.
+        [W_z W_i W_f W_o] (the stacked views) one over the other (a view)."""
+        k, r, G = w.shape[0], w.shape[1], len(self.GATE_ORDER)
+        return w.reshape(k, r, G, -1).transpose(2, 0, 1, 3)
+
+    def _unit_blocks(self, s):
+        """gate-major (…, G, B, n) -> (…, G, k, B, n_k): block [g, j] is group j's units of gate g,
+        (B, n_k) with row stride n, so a product lands in it through ``out=`` (a view, no copy)."""
+        *lead, G, B, n = s.shape
+        return s.reshape(*lead, G, B, self.groups, n // self.groups).swapaxes(-3, -2)
+
     # ------------------------------------------------------------------ forward
     def _fill_preactivations(self, X, S):
-        """ā_jᵗ ← W_j x_jᵗ + b_j for every step and group, in one batched product."""
+        """ā_jᵗ ← W_j x_jᵗ + b_j for every step, gate and group, in one batched product that writes
+        straight into the gate-major S (block [t, g, j] = W_g,j x_jᵗ, (B, m_k) @ (m_k, n_k))."""
         T, B, m = X.shape
-        n, k, G = self.hidden_size, self.groups, len(self.GATE_ORDER)
-        XW = self.xp.matmul(self._by_group(X.reshape(T * B, m)), self.W)  # W_j x_jᵗ   (k, T·B, G·n_k)
-        S.reshape(T, G, B, k, n // k)[...] = XW.reshape(k, T, B, G, n // k).transpose(1, 3, 2, 0, 4)
+        k, n, G = self.groups, self.hidden_size, len(self.GATE_ORDER)
+        Xg = X.reshape(T, 1, B, k, m // k).transpose(0, 1, 3, 2, 4)     # x_jᵗ   (T, 1, k, B, m_k)
+        self.xp.matmul(Xg, self._gate_blocks(self.W), out=self._unit_blocks(S))  # W_j x_jᵗ  (T, G, k, B, n_k)
         S += self.b.reshape(G, 1, n)                                       #      + b
         return {}
 
     def _forward_work(self, T, B, states):
-        work = super()._forward_work(T, B, states)                         # uᵗ; the product, group-major:
-        k, G, n = self.groups, len(self.GATE_ORDER), self.hidden_size
-        work["rec"] = self.xp.empty((k, B, G * n // k), dtype=self.dtype)
+        work = super()._forward_work(T, B, states)                         # uᵗ; the product, gate-major:
+        G, n = len(self.GATE_ORDER), self.hidden_size
+        work["rec"] = self.xp.empty((G, B, n), dtype=self.dtype)
         return work
 
     def _recurrent_forward(self, t, s, states, work):
-        """ā_jᵗ += R_j y_jᵗ⁻¹ for every group j (one batched product)"""
-        B, n, k, G = s.shape[1], self.hidden_size, self.groups, len(self.GATE_ORDER)
-        rec = self.xp.matmul(self._by_group(states[0][t]), self.R, out=work["rec"])  # R_j y_jᵗ⁻¹ (k, B, G·n_k)
-        s_units = s.reshape(G, B, k, n // k)                               # group j's units of every gate
-        s_units += rec.reshape(k, B, G, n // k).transpose(2, 1, 0, 3)      # ā_jᵗ += R_j y_jᵗ⁻¹
+        """ā_jᵗ += R_j y_jᵗ⁻¹ for every group j (one batched product over gates and groups)"""
+        rec, yg = work["rec"], self._by_group(states[0][t])[None]         # y_jᵗ⁻¹  (1, k, B, p_k)
+        self.xp.matmul(yg, self._gate_blocks(self.R), out=self._unit_blocks(rec))  # R_j y_jᵗ⁻¹ (G, k, B, n_k)
+        s += rec                                                           # ā_jᵗ += R_j y_jᵗ⁻¹
 
     # ------------------------------------------------------------------ backward
     def _backward_work(self, T, B):
-        xp, n, p, k, G = self.xp, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
+        xp, n, k, G = self.xp, self.hidden_size, self.groups, len(self.GATE_ORDER)
         return {"R_T": xp.ascontiguousarray(self.R.transpose(0, 2, 1)),   # (k, G·n_k, p_k)
-                "dg": xp.empty((k, B, G, n // k), dtype=self.dtype),      # δā_jᵗ, group-major
-                "dyg": xp.empty((k, B, p // k), dtype=self.dtype),        # R_jᵀ δā_jᵗ
+                "DG": xp.empty((k, T, B, G, n // k), dtype=self.dtype),   # δā_jᵗ of every step, group-major
                 **self._projection_work(T, B)}
 
     def _recurrent_backward(self, t, d, da, dnext, work):
-        """out_j = R_jᵀ δā_jᵗ for every group j (one batched product)"""
-        xp, dg, dyg = self.xp, work["dg"], work["dyg"]
+        """δy_jᵗ⁻¹ = R_jᵀ δā_jᵗ for every group j (one batched product); δā_jᵗ kept for the weights"""
         k, G, B, n = self.groups, *d.shape
+        dg = work["DG"][:, t]                                              # (k, B, G, n_k)
         dg[...] = d.reshape(G, B, k, n // k).transpose(2, 1, 0, 3)         # δā_jᵗ
-        xp.matmul(dg.reshape(k, B, G * n // k), work["R_T"], out=dyg)      # R_jᵀ δā_jᵗ
-        dnext[0].reshape(B, k, -1)[...] = dyg.transpose(1, 0, 2)           # [y_1 … y_k], sent to step t−1
+        self.xp.matmul(dg.reshape(k, B, G * n // k), work["R_T"],          # R_jᵀ δā_jᵗ, into [y_1 … y_k]
+                       out=self._by_group(dnext[0]))                       #   and sent to step t−1
 
     def _weight_grads(self, cache, dA, work):
-        """δP, δW_j, δR_j (one batched product each), δb; returns δX (T, B, m)."""
+        """δP, δW_j, δR_j (one batched product each, from δā_jᵗ kept group-major), δb; returns δX."""
         xp = self.xp
         self._projection_grads(cache, work)                                # δP = Σₜ uᵗ δyᵗ
         T, B = cache["T"], cache["B"]
         m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
-        dA2 = dA.reshape(T * B, G * n)
-        dAg = xp.ascontiguousarray(                                        # δā_jᵗ, (k, T·B, G·n_k)
-            dA.reshape(T * B, G, k, n // k).transpose(2, 0, 1, 3)).reshape(k, T * B, G * n // k)
+        DG = work["DG"].reshape(k, T * B, G * n // k)                      # δā_jᵗ   (k, T·B, G·n_k)
         Xg = self._by_group(cache["X"].reshape(T * B, m))                 # x_jᵗ     (k, T·B, m_k)
         Yg = self._by_group(cache["Y"][:T].reshape(T * B, p))             # y_jᵗ⁻¹   (k, T·B, p_k)
         g = self._grad_storage
-        g["W"] += xp.matmul(Xg.transpose(0, 2, 1), dAg)                    # δW_j = Σₜ x_jᵗ δā_jᵗ
-        g["R"] += xp.matmul(Yg.transpose(0, 2, 1), dAg)                    # δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        dXg = xp.matmul(dAg, self.W.transpose(0, 2, 1))                    # δx_jᵗ = W_jᵀ δā_jᵗ  (k, T·B, m_k)
-        return dXg.transpose(1, 0, 2).reshape(T, B, m)
+        g["W"] += xp.matmul(Xg.transpose(0, 2, 1), DG)                     # δW_j = Σₜ x_jᵗ δā_jᵗ
+        g["R"] += xp.matmul(Yg.transpose(0, 2, 1), DG)                     # δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ
+        g["b"] += dA.reshape(T * B, G * n).sum(axis=0)                     # δb = Σₜ δāᵗ
+        dX = xp.empty((T, B, m), dtype=self.dtype)
+        xp.matmul(DG, self.W.transpose(0, 2, 1), out=self._by_group(dX.reshape(T * B, m)))  # δx_jᵗ = W_jᵀ δā_jᵗ
+        return dX
