@@ -30,42 +30,18 @@ import numpy as np
 
 from . import backend, cells
 from .cells.base import Cell, _positive_int
+from .module import Module
 
 
-class Layer:
-    """Base class: parameters, gradients, modes.  Subclasses implement ``forward`` / ``backward``."""
+class Layer(Module):
+    """Base class: parameters, gradients, modes (:class:`npslim.module.Module`).  Subclasses implement
+    ``forward`` / ``backward``; containers list their sub-layers in ``children()`` and ``_adopt`` them."""
 
     #: True for layers whose forward takes ``lengths`` (the containers pass it on)
     takes_lengths = False
 
     def __init__(self, *, seed=0, dtype="float32"):
-        self.dtype = backend.resolve_dtype(dtype)
-        self.seed = seed
-        self.backend = backend.get_backend()
-        self.xp = backend.get_xp(self.backend)
-        self.training = True
-        self.params = {}
-        self.grads = {}
-        self._host_rng = np.random.default_rng(seed)
-
-    # the cells' checker: refuses anything but an array of this layer's backend, dtype and shape
-    _check_array = Cell._check_array
-
-    # ------------------------------------------------------------------ parameters
-    def _uniform(self, shape, bound):
-        """Host-side U(−bound, bound) draw in the layer's dtype (seeded)."""
-        return self._host_rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-
-    def _add_param(self, name, host_array):
-        """Register one parameter (moved to the device) and its zero gradient; returns the device array."""
-        value = backend.to_device(np.array(host_array, dtype=self.dtype, order="C", copy=True), self.xp)
-        self.params[name] = value
-        self.grads[name] = self.xp.zeros_like(value)
-        return value
-
-    def children(self):
-        """Sub-layers, name -> layer (containers only)."""
-        return {}
+        super().__init__(seed=seed, dtype=dtype)
 
     def _adopt(self, children):
         """Expose every child's parameters and gradients under ``"{child}.{name}"``."""
@@ -73,39 +49,6 @@ class Layer:
             for pname in child.params:
                 self.params[f"{cname}.{pname}"] = child.params[pname]
                 self.grads[f"{cname}.{pname}"] = child.grads[pname]
-
-    def zero_grad(self):
-        """Set every gradient to zero (in place)."""
-        for g in self.grads.values():
-            g.fill(0)
-
-    def num_params(self):
-        """Number of trainable scalars (each stored once: views partition their storage)."""
-        return int(sum(int(p.size) for p in self.params.values()))
-
-    # ------------------------------------------------------------------ modes
-    def train(self):
-        """Training mode (dropout and stochastic cells sample their noise)."""
-        self.training = True
-        for child in self.children().values():
-            child.train()
-        return self
-
-    def eval(self):
-        """Evaluation mode (deterministic)."""
-        self.training = False
-        for child in self.children().values():
-            child.eval()
-        return self
-
-    @contextlib.contextmanager
-    def noise_frozen(self):
-        """Inside the block, every stochastic part reuses one draw of its noise."""
-        with contextlib.ExitStack() as stack:
-            for child in self.children().values():
-                stack.enter_context(child.noise_frozen())
-            yield self
-
 
 
 # ---------------------------------------------------------------------------- Embedding

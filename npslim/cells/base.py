@@ -30,15 +30,15 @@ gradients only by values below ``tiny``, far below any gradient that matters.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 
 from .. import backend
+from ..module import Module
 
 
-class Cell:
+class Cell(Module):
     """Base class of every recurrent cell.  Subclasses set ``name``, ``STATE`` and implement
     ``_build`` (allocate parameters), ``forward`` and ``backward``.
 
@@ -64,32 +64,12 @@ class Cell:
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.dtype = backend.resolve_dtype(dtype)
-        self.seed = seed
-        self.backend = backend.get_backend()
-        self.xp = backend.get_xp(self.backend)
-        self.training = True
-        self.params = {}
-        self.grads = {}
-        self._storage = {}        # stacked name -> array (the memory the params are views of)
-        self._grad_storage = {}
-        self._host_rng = np.random.default_rng(seed)
+        super().__init__(seed=seed, dtype=dtype)
 
     # ------------------------------------------------------------------ parameters
     def _uniform(self, shape, bound=None):
-        """Host-side U(−k, k) draw with k = 1/√hidden_size (PyTorch's default), in the cell's dtype."""
-        k = 1.0 / math.sqrt(self.hidden_size) if bound is None else bound
-        return self._host_rng.uniform(-k, k, size=shape).astype(self.dtype)
-
-    def _add_param(self, name, host_array):
-        """Register one parameter (moved to the device) and its zero gradient; returns the device array."""
-        host_array = np.asarray(host_array, dtype=self.dtype)
-        value = backend.to_device(np.array(host_array, order="C", copy=True), self.xp)
-        self.params[name] = value
-        self.grads[name] = self.xp.zeros_like(value)
-        self._storage[name] = value
-        self._grad_storage[name] = self.grads[name]
-        return value
+        """Host-side U(−k, k) draw with k = 1/√hidden_size (PyTorch's default) unless ``bound`` is given."""
+        return super()._uniform(shape, 1.0 / math.sqrt(self.hidden_size) if bound is None else bound)
 
     def _add_stacked(self, name, host_array, blocks, axis=-1):
         """Register a stacked parameter: one array whose ``axis`` is split into equal blocks, each
@@ -109,35 +89,14 @@ class Cell:
         return value
 
     def zero_grad(self):
-        """Set every parameter gradient to zero (in place)."""
+        """Set every parameter gradient to zero (in place): one fill per stored array."""
         for g in self._grad_storage.values():
             g.fill(0)
-
-    def num_params(self):
-        """Number of trainable scalars (each stored once)."""
-        return int(sum(int(p.size) for p in self.params.values()))
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):
         """Parameter count from the formula, without building the cell."""
         raise NotImplementedError
-
-    # ------------------------------------------------------------------ modes
-    def train(self):
-        """Training mode (stochastic cells sample their noise)."""
-        self.training = True
-        return self
-
-    def eval(self):
-        """Evaluation mode (stochastic cells become deterministic)."""
-        self.training = False
-        return self
-
-    @contextlib.contextmanager
-    def noise_frozen(self):
-        """Inside the block, a stochastic cell reuses one draw of its noise for every call (the
-        gradient check needs that).  Deterministic cells have nothing to freeze."""
-        yield self
 
     # ------------------------------------------------------------------ state
     @property
@@ -211,28 +170,6 @@ class Cell:
         return SubnormalFlush(self, carried, deltas)
 
     # ------------------------------------------------------------------ input checks
-    def _check_array(self, arg, a, shape, what):
-        """Refuse anything but an array of this cell's backend and dtype with ``shape``
-        (None in ``shape`` = any size); the error names the argument, expected and actual."""
-        if not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
-            raise TypeError(f"{arg}: expected a {self.backend} array of shape {_fmt(shape)} ({what}), "
-                            f"got {type(a).__module__}.{type(a).__name__}")
-        got = backend.backend_of(a)
-        if got != self.backend:
-            raise TypeError(f"{arg}: expected a {self.backend} array (the cell's backend), got a {got} array "
-                            f"({type(a).__module__}.{type(a).__name__}); move it with "
-                            f"npslim.backend.to_device / to_host")
-        if a.dtype != self.dtype:
-            kind = "an integer" if a.dtype.kind in "iub" else "a"
-            raise TypeError(f"{arg}: expected dtype {self.dtype.name} (the cell's dtype), got {kind} {a.dtype.name} "
-                            f"array; convert with .astype({self.dtype.name!r})")
-        if a.ndim != len(shape):
-            raise ValueError(f"{arg}: expected a {len(shape)}-d array of shape {_fmt(shape)} ({what}), "
-                             f"got {a.ndim}-d shape {tuple(a.shape)}")
-        for want, have in zip(shape, a.shape):
-            if want is not None and want != have:
-                raise ValueError(f"{arg}: expected shape {_fmt(shape)} ({what}), got {tuple(a.shape)}")
-
     def _check_input(self, X):
         """Validate X (T, B, m); returns (T, B)."""
         self._check_array("X", X, (None, None, self.input_size), "T, B, input_size: time-major")
@@ -363,5 +300,3 @@ def _positive_int(arg, v):
     return int(v)
 
 
-def _fmt(shape):
-    return "(" + ", ".join("·" if s is None else str(s) for s in shape) + ")"
