@@ -71,6 +71,13 @@ class Cell(Module):
         """Host-side U(−k, k) draw with k = 1/√hidden_size (PyTorch's default) unless ``bound`` is given."""
         return super()._uniform(shape, 1.0 / math.sqrt(self.hidden_size) if bound is None else bound)
 
+    def _add_gates(self, name, *lead, width=None, bound=None):
+        """A parameter stacked over ``GATE_ORDER``: shape (*lead, G·width), width = hidden_size by
+        default, drawn U(−k, k) on the host; ``params[f"{name}_{gate}"]`` are its live blocks.
+        ``_add_gates("W", m)`` is W (m, G·n), ``_add_gates("b")`` is b (G·n,)."""
+        G, width = len(self.GATE_ORDER), self.hidden_size if width is None else width
+        return self._add_stacked(name, self._uniform((*lead, G * width), bound), self.GATE_ORDER)
+
     def _add_stacked(self, name, host_array, blocks, axis=-1):
         """Register a stacked parameter: one array whose ``axis`` is split into equal blocks, each
         exposed in ``params``/``grads`` as ``{name}_{block}`` (a live view).  Returns the storage."""

@@ -75,11 +75,11 @@ class GRU(Cell):
 
     # ------------------------------------------------------------------ parameters
     def _build(self):
-        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        m, n = self.input_size, self.hidden_size
         self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
-        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
-        self.R = self._add_stacked("R", self._uniform((n, G * n)), self.GATE_ORDER)
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        self.W = self._add_gates("W", m)                                   # [W_r W_u W_n]  (m, 3n)
+        self.R = self._add_gates("R", n)                                   # [R_r R_u R_n]  (n, 3n)
+        self.b = self._add_gates("b")                                      # [b_r b_u b_n]  (3n,)
         self.b_Rn = self._add_param("b_Rn", self._uniform((n,)))
 
     @classmethod

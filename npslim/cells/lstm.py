@@ -110,12 +110,12 @@ class LSTM(Cell):
         return tuple(gate for gate in self.GATE_ORDER if gate != "z") if self.peepholes else ()
 
     def _build(self):
-        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        m, n = self.input_size, self.hidden_size
         # one index per slot of the step array (the gates, then DERIVED); a removed gate has none
         self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER + self.DERIVED)}
-        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
-        self.R = self._add_stacked("R", self._uniform((n, G * n)), self.GATE_ORDER)
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        self.W = self._add_gates("W", m)                                   # [W_z W_i W_f W_o]  (m, G·n)
+        self.R = self._add_gates("R", n)                                   # [R_z R_i R_f R_o]  (n, G·n)
+        self.b = self._add_gates("b")                                      # [b_z b_i b_f b_o]  (G·n,)
         self.p = {gate: self._add_param(f"p_{gate}", self._uniform((n,))) for gate in self.PEEPHOLE_GATES}
 
     def options(self):

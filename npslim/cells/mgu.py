@@ -66,12 +66,12 @@ class MGU(Cell):
 
     # ------------------------------------------------------------------ parameters
     def _build(self):
-        m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
+        m, n = self.input_size, self.hidden_size
         self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
-        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
+        self.W = self._add_gates("W", m)                                   # [W_f W_y]  (m, 2n)
         self.R_f = self._add_param("R_f", self._uniform((n, n)))
         self.R_y = self._add_param("R_y", self._uniform((n, n)))
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        self.b = self._add_gates("b")                                      # [b_f b_y]  (2n,)
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):

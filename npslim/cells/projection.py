@@ -135,10 +135,10 @@ class LSTMP(LSTM):
         self.P = self._add_param("P", self._uniform((n, p)))
 
     def _build_affine(self):
-        m, n, p, G = self.input_size, self.hidden_size, self.proj_size, len(self.GATE_ORDER)
-        self.W = self._add_stacked("W", self._uniform((m, G * n)), self.GATE_ORDER)
-        self.R = self._add_stacked("R", self._uniform((p, G * n)), self.GATE_ORDER)
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        m, p = self.input_size, self.proj_size
+        self.W = self._add_gates("W", m)                                   # (m, 4n)
+        self.R = self._add_gates("R", p)                                   # (p, 4n): from yᵗ⁻¹ of size p
+        self.b = self._add_gates("b")                                      # (4n,)
 
     @property
     def output_size(self):
@@ -245,11 +245,11 @@ class FLSTM(LSTMP):
         super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
 
     def _build_affine(self):
-        m, n, p, r, G = self.input_size, self.hidden_size, self.proj_size, self.rank, len(self.GATE_ORDER)
+        m, p, r = self.input_size, self.proj_size, self.rank
         self.W1_x = self._add_param("W1_x", self._uniform((m, r)))
         self.W1_y = self._add_param("W1_y", self._uniform((p, r)))
-        self.W2 = self._add_stacked("W2", self._uniform((r, G * n), bound=1.0 / math.sqrt(r)), self.GATE_ORDER)
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        self.W2 = self._add_gates("W2", r, bound=1.0 / math.sqrt(r))        # (r, 4n), fan-in r
+        self.b = self._add_gates("b")                                      # (4n,)
 
     def options(self):
         opts = super().options()
@@ -372,10 +372,10 @@ class GLSTM(LSTMP):
         super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
 
     def _build_affine(self):
-        m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
-        self.W = self._add_stacked("W", self._uniform((k, m // k, G * n // k)), self.GATE_ORDER)
-        self.R = self._add_stacked("R", self._uniform((k, p // k, G * n // k)), self.GATE_ORDER)
-        self.b = self._add_stacked("b", self._uniform((G * n,)), self.GATE_ORDER)
+        m, n, p, k = self.input_size, self.hidden_size, self.proj_size, self.groups
+        self.W = self._add_gates("W", k, m // k, width=n // k)             # (k, m/k, 4n/k)
+        self.R = self._add_gates("R", k, p // k, width=n // k)             # (k, p/k, 4n/k)
+        self.b = self._add_gates("b")                                      # (4n,)
 
     def options(self):
         opts = super().options()
