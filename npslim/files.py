@@ -7,20 +7,23 @@ so that the rename itself is durable.  A crash at any moment leaves either the o
 one complete; the temporary file is removed if writing fails.
 
     save_npz_atomic(path, {"w": W, "epoch": np.array(3)})      # a checkpoint
-    write_text_atomic(path, json.dumps(config))                  # config.json, history.csv, ...
+    write_text_atomic(path, text)                                # history.csv, results.txt, ...
+    write_json_atomic(path, config)                              # config.json, history.json, ...
     with atomic_path(path) as tmp: download_into(tmp)            # any other writer
     arrays = load_npz(path)                                      # name -> host array, no pickles
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_npz_atomic", "write_text_atomic", "load_npz"]
+__all__ = ["atomic_path", "save_npz_atomic", "write_text_atomic", "write_json_atomic", "load_npz", "jsonable"]
 
 
 @contextlib.contextmanager
@@ -68,6 +71,27 @@ def write_text_atomic(path, text, newline=None):
         with open(tmp, "w", encoding="utf-8", newline=newline) as f:
             f.write(text)
     return path
+
+
+def write_json_atomic(path, obj):
+    """Write ``obj`` as indented JSON (:func:`jsonable`, NaN and inf as null), atomically."""
+    return write_text_atomic(path, json.dumps(jsonable(obj, strict=True), indent=1) + "\n")
+
+
+def jsonable(obj, strict=False):
+    """Plain Python values for JSON; ``strict``: NaN and inf become null (files for other tools;
+    checkpoints keep them, Python's json reads them back exactly)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, strict) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, strict) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if strict and isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def load_npz(path):

@@ -29,8 +29,9 @@ import math
 import numpy as np
 
 from . import backend, cells
-from .cells.base import Cell, _positive_int
+from .cells.base import Cell
 from .module import Module
+from .validate import integer, number
 
 
 class Layer(Module):
@@ -68,8 +69,8 @@ class Embedding(Layer):
 
     def __init__(self, vocab, dim, *, init_scale=0.1, seed=0, dtype="float32"):
         super().__init__(seed=seed, dtype=dtype)
-        self.vocab = _positive_int("vocab", vocab)
-        self.dim = _positive_int("dim", dim)
+        self.vocab = integer("vocab", vocab, 1)
+        self.dim = integer("dim", dim, 1)
         self.output_size = self.dim
         self.E = self._add_param("E", self._uniform((self.vocab, self.dim), float(init_scale)))
 
@@ -135,8 +136,8 @@ class Dense(Layer):
 
     def __init__(self, in_size, out_size, *, seed=0, dtype="float32"):
         super().__init__(seed=seed, dtype=dtype)
-        self.in_size = _positive_int("in_size", in_size)
-        self.out_size = _positive_int("out_size", out_size)
+        self.in_size = integer("in_size", in_size, 1)
+        self.out_size = integer("out_size", out_size, 1)
         self.output_size = self.out_size
         k = 1.0 / math.sqrt(self.in_size)
         self.W = self._add_param("W", self._uniform((self.in_size, self.out_size), k))
@@ -179,13 +180,13 @@ class Dropout(Layer):
     generator, seeded with ``seed``, on the layer's backend.  No parameters.
     """
 
+    GENERATORS = ("_host_rng", "_rng")
+
     def __init__(self, p, variational=False, *, seed=0):
         super().__init__(seed=seed, dtype="float32")
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p < 1:
-            raise ValueError(f"p: expected a drop probability in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = number("p", p, low=0.0, high=1.0, high_open=True, what="(the drop probability)")
         self.variational = bool(variational)
-        self._rng = None
+        self._rng = None                  # drawn on first use, on the layer's backend
         self._frozen = False
         self._frozen_mask = None
 
@@ -293,21 +294,8 @@ class Recurrent(Layer):
             self.params[f"cell.{name}"] = self.cell.params[name]
             self.grads[f"cell.{name}"] = self.cell.grads[name]
 
-    def zero_grad(self):
-        self.cell.zero_grad()
-
-    def train(self):
-        self.training = True
-        self.cell.train()
-        return self
-
-    def eval(self):
-        self.training = False
-        self.cell.eval()
-        return self
-
-    def noise_frozen(self):
-        return self.cell.noise_frozen()
+    def children(self):
+        return {"cell": self.cell}
 
     def reset_state(self):
         """Forget the carried state (stateful layers)."""
@@ -560,6 +548,9 @@ class Stack(Layer):
 
     def children(self):
         return self.layers
+
+    def child_key(self, name):
+        return f"layers.{name}"
 
     def forward(self, x, lengths=None):
         """x -> out, cache (the list of the layers' caches)."""

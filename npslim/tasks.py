@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+
+from .validate import integer, number
 
 __all__ = ["Task", "IGNORE", "KINDS", "METRICS", "DATASET_TASKS", "names", "options", "make"]
 
@@ -159,8 +160,7 @@ class Task:
         are trimmed to the longest sequence of the batch; token tasks yield X as ids (T, B).  The arrays
         are fresh copies."""
         X, targets, lengths = self.split(split)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        batch_size = integer("batch_size", batch_size, 1)
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)) or None, "
                             f"got {type(rng).__name__}")
@@ -213,22 +213,7 @@ def make(name, seed=0, **opts):
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise TypeError(f"make({name!r}): unknown option(s) {unknown}; {name!r} takes {sorted(allowed)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-    return fn(seed=int(seed), **opts)
-
-
-def _int(arg, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{arg}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _float(arg, value, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{arg}: expected a finite number >= {minimum}, got {value!r}")
-    return float(value)
+    return fn(seed=integer("seed", seed, 0), **opts)
 
 
 def _streams(seed):
@@ -301,8 +286,8 @@ def adding(seed=0, T=50, n_train=5000, n_test=1000):
     exactly two steps are marked, one in the first half and one in the second; the target, read at
     the last step, is the sum of the two marked values.  It has variance 2·(1/12) = 1/6, so
     always answering 1.0 scores MSE ≈ 0.167 (the baseline to beat)."""
-    T = _int("T", T, 2)
-    n_train, n_test = _int("n_train", n_train, 1), _int("n_test", n_test, 1)
+    T = integer("T", T, 2)
+    n_train, n_test = integer("n_train", n_train, 1), integer("n_test", n_test, 1)
     (Xtr, ytr), (Xte, yte) = (_adding_split(r, n, T) for r, n in zip(_streams(seed), (n_train, n_test)))
     return Task(name="adding", kind="regress-last", input_size=2, output_size=1, metric="mse",
                 X_train=Xtr, targets_train=ytr, X_test=Xte, targets_test=yte, seed=seed,
@@ -329,9 +314,9 @@ def copy_task(seed=0, length=5, delay=10, n_symbols=8, n_train=5000, n_test=1000
     steps.  T = 2·length + delay; inputs one-hot over K + 2 (the symbols, blank = K, delimiter
     = K + 1); "classify-each" over K classes, only the last ``length`` steps scored (targets are
     IGNORE = −1 elsewhere).  A memoryless guess scores accuracy 1/K."""
-    length, delay = _int("length", length, 1), _int("delay", delay, 1)
-    K = _int("n_symbols", n_symbols, 2)
-    n_train, n_test = _int("n_train", n_train, 1), _int("n_test", n_test, 1)
+    length, delay = integer("length", length, 1), integer("delay", delay, 1)
+    K = integer("n_symbols", n_symbols, 2)
+    n_train, n_test = integer("n_train", n_train, 1), integer("n_test", n_test, 1)
     (Xtr, ytr), (Xte, yte) = (_copy_split(r, n, length, delay, K) for r, n in zip(_streams(seed), (n_train, n_test)))
     return Task(name="copy", kind="classify-each", input_size=K + 2, output_size=K, metric="accuracy",
                 X_train=Xtr, targets_train=ytr, X_test=Xte, targets_test=yte, seed=seed,
@@ -372,10 +357,10 @@ def temporal_order(seed=0, length=100, jitter=10, n_relevant=2, n_train=5000, n_
     The class is their order read as binary (X = 0, Y = 1, first symbol the high bit): 4 classes
     (XX XY YX YY) for 2, 8 for 3, read at each sequence's last step (``lengths`` − 1; X is
     zero-padded after it).  Chance accuracy 1/4 (1/8)."""
-    length, jitter = _int("length", length, 10), _int("jitter", jitter, 0)
+    length, jitter = integer("length", length, 10), integer("jitter", jitter, 0)
     if n_relevant not in _WINDOWS:
         raise ValueError(f"n_relevant: expected 2 or 3, got {n_relevant!r}")
-    n_train, n_test = _int("n_train", n_train, 1), _int("n_test", n_test, 1)
+    n_train, n_test = integer("n_train", n_train, 1), integer("n_test", n_test, 1)
     (Xtr, ytr, ltr), (Xte, yte, lte) = (_temporal_split(r, n, length, jitter, n_relevant)
                                         for r, n in zip(_streams(seed), (n_train, n_test)))
     return Task(name="temporal-order", kind="classify-last", input_size=len(TEMPORAL_SYMBOLS),
@@ -402,11 +387,11 @@ def sine(seed=0, T=50, noise=0.1, min_period=10.0, max_period=40.0, n_train=2000
     max_period] steps and φ ~ U[0, 2π); the input is xₜ = sₜ + noise·εₜ (εₜ ~ N(0, 1)), the target
     at every step the next CLEAN value sₜ₊₁ ("regress-each", MSE).  Repeating the input scores
     about noise² + (mean squared one-step change)."""
-    T = _int("T", T, 1)
-    noise = _float("noise", noise)
-    min_period = _float("min_period", min_period, 2.0)
-    max_period = _float("max_period", max_period, min_period)
-    n_train, n_test = _int("n_train", n_train, 1), _int("n_test", n_test, 1)
+    T = integer("T", T, 1)
+    noise = number("noise", noise, 0.0)
+    min_period = number("min_period", min_period, 2.0)
+    max_period = number("max_period", max_period, min_period)
+    n_train, n_test = integer("n_train", n_train, 1), integer("n_test", n_test, 1)
     (Xtr, ytr), (Xte, yte) = (_sine_split(r, n, T, noise, min_period, max_period)
                               for r, n in zip(_streams(seed), (n_train, n_test)))
     return Task(name="sine", kind="regress-each", input_size=1, output_size=1, metric="mse",
@@ -428,7 +413,7 @@ def _pick(n_total, n, rng, arg):
     all of them)."""
     if n is None:
         return None
-    n = _int(arg, n, 1)
+    n = integer(arg, n, 1)
     if n >= n_total:
         return None
     return np.sort(rng.choice(n_total, size=n, replace=False))
@@ -492,9 +477,9 @@ def imdb(seed=0, vocab_size=20000, maxlen=80, keep="last", embed_size=128, n_tra
     ``keep="first"`` keeps the opening), an Embedding of 128 (and 128 hidden units: the CLI's
     default).  Akandeh & Salem (file 000): ``vocab_size=5000, maxlen=500, embed_size=32`` and
     n = 100.  Padding is at the end, with lengths, so every review is read to its own last word."""
-    vocab_size = _int("vocab_size", vocab_size, 3)
-    maxlen = _int("maxlen", maxlen, 1)
-    embed_size = _int("embed_size", embed_size, 1)
+    vocab_size = integer("vocab_size", vocab_size, 3)
+    maxlen = integer("maxlen", maxlen, 1)
+    embed_size = integer("embed_size", embed_size, 1)
     loaded = [_load("imdb", split, vocab_size=vocab_size, maxlen=maxlen, keep=keep) for split in SPLITS]
     return _classify_task("imdb", seed, loaded, n_train, n_test,
                           dict(vocab_size=vocab_size, maxlen=maxlen, keep=keep, embed_size=embed_size),
@@ -562,8 +547,8 @@ def shakespeare_chars(seed=0, seq_len=200, embed_size=32, n_train=None, n_test=N
     has perplexity = 2^bpc and accuracy).  Train with truncated BPTT (the CLI's default is 50-step
     windows, the state carried across the windows of a segment and reset between segments).
     ``n_train`` / ``n_test`` count segments."""
-    seq_len = _int("seq_len", seq_len, 2)
-    embed_size = _int("embed_size", embed_size, 1)
+    seq_len = integer("seq_len", seq_len, 2)
+    embed_size = integer("embed_size", embed_size, 1)
     train, test = (_load("shakespeare", split, level="char") for split in SPLITS)
     sizes = tuple((len(s) - 1) // seq_len for s in (train, test))
     itr, ite = _subsets(seed, n_train, n_test, sizes)

@@ -37,9 +37,10 @@ def integer(arg, value, minimum=None, what=""):
     return int(value)
 
 
-def number(arg, value, low=None, high=None, low_open=False, high_open=False):
+def number(arg, value, low=None, high=None, low_open=False, high_open=False, what=""):
     """``value`` as a finite Python float inside the given bounds (``low_open``: > low, else >= low;
-    the same for ``high``).  A TypeError for a non-number (or a bool), a ValueError out of bounds."""
+    the same for ``high``).  A TypeError for a non-number (or a bool), a ValueError out of bounds;
+    ``what`` is added to the expectation ("(the drop probability)")."""
     if _is_bool(value) or not isinstance(value, numbers.Real):
         raise TypeError(f"{arg}: expected a real number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -49,7 +50,7 @@ def number(arg, value, low=None, high=None, low_open=False, high_open=False):
     if (not math.isfinite(value)
             or (low is not None and (value <= low if low_open else value < low))
             or (high is not None and (value >= high if high_open else value > high))):
-        raise ValueError(f"{arg}: expected a finite number{bounds}, got {value!r}")
+        raise ValueError(f"{arg}: expected a finite number{bounds}{' ' + what if what else ''}, got {value!r}")
     return value
 
 

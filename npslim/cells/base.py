@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import backend
 from ..module import Module
+from ..validate import integer
 from .subnormal import _NO_FLUSH, SubnormalFlush
 
 
@@ -55,6 +56,8 @@ class Cell(Module):
     FLUSH_SUBNORMALS = True
     #: the flush runs at the end of every this many-th step of a backward loop
     FLUSH_EVERY = 16
+    #: random generators a checkpoint saves: initialisation's, and a stochastic cell's noise (``_noise_rng``)
+    GENERATORS = ("_host_rng", "_noise_rng")
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         self.input_size = _positive_int("input_size", input_size)
@@ -89,11 +92,6 @@ class Cell(Module):
             self.params[f"{name}_{block}"] = value[tuple(index)]
             self.grads[f"{name}_{block}"] = grad[tuple(index)]
         return value
-
-    def zero_grad(self):
-        """Set every parameter gradient to zero (in place): one fill per stored array."""
-        for g in self._grad_storage.values():
-            g.fill(0)
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):
@@ -203,8 +201,7 @@ class Cell(Module):
 
 
 def _positive_int(arg, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{arg}: expected a positive integer, got {v!r}")
-    return int(v)
+    """``v`` as an int >= 1 (:func:`npslim.validate.integer`), the size check of the cell modules."""
+    return integer(arg, v, 1)
 
 

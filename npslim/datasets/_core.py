@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validate import integer
 from ..files import atomic_path, load_npz  # noqa: F401  (the one atomic writer; load_npz re-exported)
 
 ENV = "NPSLIM_DATA"
@@ -300,18 +301,9 @@ def check_split(name, split):
         raise ValueError(f"{name}: split must be one of {splits}, got {split!r}")
 
 
-def check_choice(what, value, choices):
-    if value not in choices:
-        raise ValueError(f"{what}: expected one of {tuple(choices)}, got {value!r}")
-    return value
-
-
 def check_positive(what, value, minimum=1):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{what}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """None, or ``value`` as an int >= ``minimum`` (:func:`npslim.validate.integer`)."""
+    return None if value is None else integer(what, value, minimum)
 
 
 # ---------------------------------------------------------------------------------------------- containers

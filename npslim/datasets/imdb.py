@@ -29,7 +29,8 @@ import tarfile
 
 import numpy as np
 
-from ._core import (Package, Tokens, Url, cached, check_choice, check_positive, check_split, pad_time_major,
+from ..validate import choice
+from ._core import (Package, Tokens, Url, cached, check_positive, check_split, pad_time_major,
                     register)
 from ._text import cap_vocab, encode_documents, tokenize
 
@@ -101,7 +102,7 @@ def documents(arrays, source, *, name, split, split_codes, classes, vocab_size, 
     """The prepared arrays -> Tokens of one split (vocabulary capped, long documents cut)."""
     vocab_size = check_positive("vocab_size", vocab_size, minimum=3)
     maxlen = check_positive("maxlen", maxlen)
-    check_choice("keep", keep, ("first", "last"))
+    choice("keep", keep, ("first", "last"))
     words = arrays["words"]
     vocab = ("<pad>", "<unk>") + tuple(words[: vocab_size - 2].tolist())
     index = np.flatnonzero(arrays["split"] == split_codes[split])
