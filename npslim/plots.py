@@ -75,8 +75,8 @@ def _cell_of(model):
     if hasattr(model, "gate_activations"):
         return model
     from .layers import Recurrent
-    from .train import _all_layers
-    layers = _all_layers(model) if hasattr(model, "layers") else [model]
+    from .training.models import all_layers
+    layers = all_layers(model) if hasattr(model, "layers") else [model]
     for layer in layers:
         if isinstance(layer, Recurrent):
             return layer.cell

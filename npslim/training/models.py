@@ -60,7 +60,8 @@ def cell_inputs(model, X):
 
 
 def all_layers(model):
-    """Every layer inside ``model``, depth first (containers before their children)."""
+    """Every part inside ``model`` (layers and the cells in them), depth first through ``children()``
+    (containers before their children)."""
     found, stack = [], list(model.layers.values())
     while stack:
         layer = stack.pop(0)
