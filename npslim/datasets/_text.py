@@ -104,7 +104,8 @@ def lm_arrays(texts):
 def lm_stream(arrays, split, level, vocab_size, name, source):
     """The prepared arrays -> a TextStream of one split."""
     from ..validate import choice
-    from ._core import TextStream, check_positive
+    from ._containers import TextStream
+    from ._core import check_positive
 
     choice("level", level, ("char", "word"))
     if level == "char":

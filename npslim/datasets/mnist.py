@@ -17,7 +17,10 @@ import tarfile
 import numpy as np
 
 from ..validate import choice
-from ._core import Package, Sequences, Url, cached, check_positive, check_split, register
+from ._containers import Sequences
+from ._core import check_positive
+from ._registry import cached, check_split, register
+from ._sources import Package, Url
 
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
