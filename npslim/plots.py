@@ -99,7 +99,7 @@ def gate_values(model, X):
 
 def plot_gate_histograms(model, X, path, bins=50, title=None):
     """One histogram per gate of the activations of the model's recurrent cell over every step,
-    sequence and unit of ``X`` (T, B, m) (Li et al., file 003, figure 1: how binary are the gates?).
+    sequence and unit of ``X`` (T, B, m) (Li et al. 2018, figure 1: how binary are the gates?).
     Writes a PNG and returns the path; returns None (and writes nothing) for a cell without gates."""
     values = gate_values(model, X)
     if not values:
