@@ -16,7 +16,12 @@ import numbers
 
 import numpy as np
 
-__all__ = ["integer", "number", "flag", "choice"]
+__all__ = ["integer", "number", "flag", "choice", "NotANumber"]
+
+
+class NotANumber(TypeError, ValueError):
+    """A number was expected and something else was given: a TypeError, and a ValueError too, as
+    every bad value given for a number is (so ``except ValueError`` catches all of them)."""
 
 
 def _is_bool(value):
@@ -39,14 +44,15 @@ def integer(arg, value, minimum=None, what=""):
 
 def number(arg, value, low=None, high=None, low_open=False, high_open=False, what=""):
     """``value`` as a finite Python float inside the given bounds (``low_open``: > low, else >= low;
-    the same for ``high``).  A TypeError for a non-number (or a bool), a ValueError out of bounds;
+    the same for ``high``).  :class:`NotANumber` for a non-number (or a bool), a ValueError out of bounds;
     ``what`` is added to the expectation ("(the drop probability)")."""
-    if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{arg}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
     lo = "" if low is None else (f" > {low}" if low_open else f" >= {low}")
     hi = "" if high is None else (f" < {high}" if high_open else f" <= {high}")
     bounds = lo + ("" if not (lo and hi) else " and") + hi
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise NotANumber(f"{arg}: expected a finite number{bounds}{' ' + what if what else ''}, "
+                         f"got {type(value).__name__} {value!r}")
+    value = float(value)
     if (not math.isfinite(value)
             or (low is not None and (value <= low if low_open else value < low))
             or (high is not None and (value >= high if high_open else value > high))):
