@@ -3,7 +3,7 @@
     python benchmarks/check_regression.py                         # fresh run with the stored table's settings
     python benchmarks/check_regression.py --quick --only lstm     # a shorter fresh run
     python benchmarks/check_regression.py --fresh other.json      # compare two result files
-    python benchmarks/check_regression.py --ratios-only           # another machine: only npslim/torch and cell/lstm ratios
+    python benchmarks/check_regression.py --ratios-only           # another machine: only the ratios
 
 Compared, each as "fresh / stored − 1" (positive: slower):
   time|...   npslim's median seconds per case (lstm, cell, epoch, job): meaningful on the same machine only

@@ -139,14 +139,15 @@ def generate(res, prof=None, tune=None, figure_name=FIGURE.name):
             f"glibc malloc tuned ({', '.join(f'{k}={v}' for k, v in res['malloc_tuned'].items())}) so that "
             f"backward's large temporaries stay on the heap; npslim with glibc's defaults; float32, peepholes "
             f"off, input gradient computed by both (torch: `X.requires_grad`)",
-            f"- reproduce: `python benchmarks/run.py && python benchmarks/profile_lstm.py && "
-            f"python benchmarks/report.py --readme`; another checkout: `--npslim PATH`; "
+            f"- reproduce: `python benchmarks/run.py --report` (this table, the profile below, the figure and the "
+            f"README's sentence); another checkout: `--npslim PATH --out FILE`; "
             f"compare with this table: `python benchmarks/check_regression.py`", ""]
     out += ["### LSTM forward+backward, npslim `lstm` against `torch.nn.LSTM`", ""]
     out += lstm_table(res, summ, rat)
     rng = {t: ratio_range(rat, f"ratio|lstm|t{t}|") for t in res["threads"]}
     out += ["", "Ratio npslim/torch (above 1: npslim slower): "
-            + "; ".join(f"{t} thread{'s' if t > 1 else ''} {r[0]:.2f}–{r[1]:.2f}×" for t, r in rng.items() if r) + ".",
+            + "; ".join(f"{t} thread{'s' if t > 1 else ''} {r[0]:.2f}–{r[1]:.2f}×"
+                        for t, r in rng.items() if r) + ".",
             ""]
     ep = [(t, summ.get(f"epoch|npslim|t{t}"), summ.get(f"epoch|torch|t{t}"), rat.get(f"ratio|epoch|t{t}"))
           for t in res["threads"]]
@@ -154,7 +155,8 @@ def generate(res, prof=None, tune=None, figure_name=FIGURE.name):
         out += ["### Training epoch: Embedding → LSTM → Dense, IMDB shapes", "",
                 f"Synthetic data of IMDB's shapes (token ids uniform in [2, 20000), length 80, labels 0/1), not the "
                 f"reviews; an \"epoch\" is {p['epoch_batches']} minibatches of 32 (of the real 782), after one warm-up "
-                f"epoch.  Embedding(20000, 128) → LSTM(128 → 128, peepholes off) → Dense(128 → 2) on the last step, "
+                f"epoch.  Embedding(20000, 128) → LSTM(128 → 128, peepholes off) → Dense(128 → 2) on the last "
+                f"step, "
                 f"softmax cross-entropy, Adam lr 1e-3, global-norm clip 5, dense embedding gradients in both.  npslim: "
                 f"`Trainer.fit` (its training seconds, evaluation excluded); torch: the same loop written plainly.",
                 "", "| threads | npslim s/epoch | torch s/epoch | **ratio** |", "|---|---|---|---|"]
@@ -213,10 +215,11 @@ def profile_lines(prof):
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in prof["rows"]:
         T = r["config"][0]
+        overhead = r.get("elementwise_call_overhead", float("nan"))
         out.append(f"| {cfg(r['config'])} | {ms(r['total'])} | {ms(r['gemm'])} | {ms(r['elementwise'])} | "
                    f"{ms(r['rest'])} | {r['total'] / T * 1e6:.0f} | {r['gemm'] / T * 1e6:.0f} | "
                    f"{r['elementwise'] / T * 1e6:.0f} | "
-                   f"{r['elementwise_call_overhead'] / T * 1e6 if 'elementwise_call_overhead' in r else float('nan'):.0f} | "
+                   f"{overhead / T * 1e6:.0f} | "
                    f"{r['rest'] / T * 1e6:.0f} | {r['calls_per_step']:.0f} | "
                    f"{r['gemm'] / r['total']:.0%} |")
     counts = prof["rows"][0]["counts"]
@@ -229,7 +232,9 @@ def profile_lines(prof):
 def tune_lines(tune):
     out = ["### Settings measured: malloc and torch's oneDNN path (lstm forward+backward, 1 thread, ms)", "",
            f"`python benchmarks/run.py --tune` ({tune['date']}); jemalloc: "
-           f"{tune['jemalloc'] or 'not installed (not measured)'}.", ""]
+           f"{tune['jemalloc'] or 'not installed (not measured)'}; {tune['params']['rounds']} round(s), median.", ""]
+    if tune.get("label"):
+        out += [f"> **{tune['label']}**", ""]
     variants = sorted({(r["lib"], r["variant"]) for r in tune["table"]})
     configs = sorted({r["config"] for r in tune["table"]}, key=lambda c: [int(v) for v in c.split(",")])
     get = {(r["lib"], r["variant"], r["config"]): r["median"] for r in tune["table"]}
@@ -242,7 +247,8 @@ def tune_lines(tune):
 
 
 README = HERE.parent / "README.md"
-README_CLAIM = re.compile(r"\(forward\+backward of the\s+LSTM (?:runs at|takes) .*?, see\s+\[docs/benchmarks\.md\]", re.S)
+README_CLAIM = re.compile(r"\(forward\+backward of the\s+LSTM (?:runs at|takes) .*?, see\s+\[docs/benchmarks\.md\]",
+                          re.S)
 
 
 def readme_claim(res):
@@ -253,8 +259,9 @@ def readme_claim(res):
              for r in [ratio_range(rat, f"ratio|lstm|t{t}|")] if r]
     first = f"{parts[0][0]} the time of PyTorch's `nn.LSTM` at {parts[0][1]}"
     rest = "".join(f" and {a} at {b}" for a, b in parts[1:])
-    return ("(forward+backward of the\nLSTM takes " + first + rest + ", on a 2-core CPU with each library in its own "
-            "process, see\n[docs/benchmarks.md]")
+    note = " (preliminary: measured on a shared, loaded machine)" if res.get("label") else ""
+    return ("(forward+backward of the\nLSTM takes " + first + rest + ", on a 2-core CPU\nwith each library in its own "
+            "process" + note + ", see\n[docs/benchmarks.md]")
 
 
 def update_readme(res, path=README):
@@ -273,7 +280,8 @@ def main(argv=None):
     ap.add_argument("--profile", default=str(HERE / "results" / "profile.json"))
     ap.add_argument("--tune", default=str(HERE / "results" / "tune.json"))
     ap.add_argument("--doc", default=str(DOC))
-    ap.add_argument("--readme", action="store_true", help="also write the measured range into README.md's speed sentence")
+    ap.add_argument("--readme", action="store_true",
+                    help="also write the measured range into README.md's speed sentence")
     args = ap.parse_args(argv)
     res = json.loads(Path(args.results).read_text())
     prof = json.loads(Path(args.profile).read_text()) if Path(args.profile).exists() else None

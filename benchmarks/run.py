@@ -28,7 +28,7 @@ Settings (both libraries at their best, see docs/benchmarks.md for the measureme
   malloc    MALLOC_TUNED for torch (glibc: large allocations kept on the heap rather than mmap'd and
             returned, so backward's big temporaries do not page-fault on every call); ``--tune``
             measures it, jemalloc when installed, and torch's oneDNN switch
-  oneDNN    torch.backends.mkldnn.enabled = True (torch's default; off is 2-3x slower here)
+  oneDNN    torch.backends.mkldnn.enabled = True (torch's default; off was 2-3x slower in a check here)
 
 Writes JSON (``--out``, default benchmarks/results/baseline.json: the stored table that
 ``report.py`` turns into docs/benchmarks.md and ``check_regression.py`` compares fresh runs against;
@@ -119,7 +119,8 @@ def run_job(npslim_path):
     if proc.returncode != 0:
         raise RuntimeError(f"job failed:\n{proc.stderr[-3000:]}")
     return {"spec": {"kind": "job", "lib": "npslim", "command": "npslim " + " ".join(JOB), "threads": None},
-            "times": [wall], "median": wall, "min": wall, "max": wall, "n": 1, "info": {"stdout_tail": proc.stdout[-600:]}}
+            "times": [wall], "median": wall, "min": wall, "max": wall, "n": 1,
+            "info": {"stdout_tail": proc.stdout[-600:]}}
 
 
 def schedule(kinds, threads, cell_names, p):
@@ -223,7 +224,7 @@ def machine():
     return info
 
 
-def tune(npslim_path, p, out):
+def tune(npslim_path, p, out, label=""):
     """Torch's settings measured: malloc default / tuned / jemalloc (if installed) x oneDNN on / off,
     lstm forward+backward at 1 thread; and npslim with malloc default / tuned."""
     variants = [("torch", {"mkldnn": mk, "malloc": ma}) for mk in (True, False)
@@ -243,7 +244,8 @@ def tune(npslim_path, p, out):
     for rec in records:
         k = (rec["spec"]["lib"], rec["spec"]["variant"], ",".join(map(str, rec["spec"]["config"])))
         table.setdefault(k, []).append(rec["median"])
-    result = {"kind": "tune", "date": _now(), "machine": machine(), "jemalloc": jemalloc_path(),
+    result = {"kind": "tune", "date": _now(), "label": label, "machine": machine(), "params": p,
+              "jemalloc": jemalloc_path(),
               "table": [{"lib": a, "variant": b, "config": c, "median": statistics.median(v)}
                         for (a, b, c), v in table.items()]}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +279,8 @@ def main(argv=None):
     if not (npslim_path / "npslim" / "__init__.py").exists():
         ap.error(f"--npslim: expected an npslim checkout (a folder holding npslim/__init__.py), got {npslim_path}")
     if args.tune:
-        return tune(npslim_path, p, args.out)
+        return tune(npslim_path, p, args.out if args.out != str(BASELINE) else str(HERE / "results" / "tune.json"),
+                    args.label)
     kinds = [k for k in args.only.split(",") if k]
     bad = sorted(set(kinds) - set(KINDS))
     if bad:
@@ -293,8 +296,8 @@ def main(argv=None):
         cell_names = []
     rounds = schedule(kinds, threads, cell_names, p)
     total = sum(len(r) for r in rounds)
-    started, records, done = time.perf_counter(), [], 0
-    print(f"npslim {npslim_path} ({git_describe(npslim_path)}); {total} processes in {len(rounds)} rounds", flush=True)
+    started, records, done, commit = time.perf_counter(), [], 0, git_describe(npslim_path)
+    print(f"npslim {npslim_path} ({commit}); {total} processes in {len(rounds)} rounds", flush=True)
     for r, specs in enumerate(rounds):
         for spec in specs:
             rec = run_job(npslim_path) if spec["kind"] == "job" else run_worker(spec, npslim_path)
@@ -305,7 +308,7 @@ def main(argv=None):
                   f"{rec['median'] * 1e3:10.2f} ms", flush=True)
     info = next((rec["info"] for rec in records if rec["spec"]["lib"] == "torch"), {})
     blas = next((rec["info"].get("threadpools") for rec in records if rec["info"].get("threadpools")), [])
-    result = {"date": _now(), "label": args.label, "npslim": str(npslim_path), "commit": git_describe(npslim_path),
+    result = {"date": _now(), "label": args.label, "npslim": str(npslim_path), "commit": commit,
               "machine": machine(), "params": p, "threads": threads, "settings": SETTINGS,
               "malloc_tuned": MALLOC_TUNED, "configs": CONFIGS, "cell_configs": CELL_CONFIGS,
               "versions": {"numpy": next((rec["info"]["numpy"] for rec in records if "numpy" in rec["info"]), None),

@@ -78,7 +78,8 @@ def synthetic_imdb(batches, seed=0):
     """Token ids (T, N) uniform in [2, VOCAB), labels (N,) in {0, 1}: IMDB's shapes, not its words."""
     rng = np.random.default_rng(seed)
     N = batches * BATCH
-    return (rng.integers(2, VOCAB, size=(MAXLEN, N)).astype(np.int32), rng.integers(0, CLASSES, size=N).astype(np.int64))
+    return (rng.integers(2, VOCAB, size=(MAXLEN, N)).astype(np.int32),
+            rng.integers(0, CLASSES, size=N).astype(np.int64))
 
 
 def npslim_epoch(batches):
@@ -105,7 +106,8 @@ def torch_epoch(batches):
     X, y = synthetic_imdb(batches)
     Xt, yt = torch.from_numpy(X.astype(np.int64)), torch.from_numpy(y)
     torch.manual_seed(0)
-    embed, lstm, dense = torch.nn.Embedding(VOCAB, EMBED), torch.nn.LSTM(EMBED, HIDDEN), torch.nn.Linear(HIDDEN, CLASSES)
+    embed, lstm = torch.nn.Embedding(VOCAB, EMBED), torch.nn.LSTM(EMBED, HIDDEN)
+    dense = torch.nn.Linear(HIDDEN, CLASSES)
     params = [*embed.parameters(), *lstm.parameters(), *dense.parameters()]
     opt = torch.optim.Adam(params, lr=LR)
     rng = np.random.default_rng(0)
