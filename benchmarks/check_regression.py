@@ -31,7 +31,7 @@ def metrics(result, ratios_only=False):
     """name -> value (higher is worse) from a results dict of run.main()."""
     out = {k: v["median"] for k, v in run.ratios(result).items()}
     if not ratios_only:
-        out.update({f"time|{k}": v["median"] for k, v in result["summary"].items() if "|npslim|" in k})
+        out.update({f"time|{k}": v["median"] for k, v in run.summarize(result["records"]).items() if "|npslim|" in k})
     return out
 
 
