@@ -124,7 +124,14 @@ def figure(res, rat, path):
 def generate(res, prof=None, tune=None, figure_name=FIGURE.name):
     summ, rat = res["summary"], run.ratios(res)
     p = res["params"]
-    out = [BEGIN, "", f"## {res['date']} · separate processes, as users run them · `python benchmarks/run.py`", ""]
+    shown, skip = [], False                     # the command as run, less --label / --out and their values
+    for a in res.get("argv", []):
+        if skip or a in ("--label", "--out"):
+            skip = not skip and a in ("--label", "--out")
+            continue
+        shown.append(a)
+    command = " ".join(["python benchmarks/run.py", *shown])
+    out = [BEGIN, "", f"## {res['date']} · separate processes, as users run them · `{command}`", ""]
     if res.get("label"):
         out += [f"> **{res['label']}**", ""]
     out += machine_lines(res)

@@ -308,7 +308,7 @@ def main(argv=None):
                   f"{rec['median'] * 1e3:10.2f} ms", flush=True)
     info = next((rec["info"] for rec in records if rec["spec"]["lib"] == "torch"), {})
     blas = next((rec["info"].get("threadpools") for rec in records if rec["info"].get("threadpools")), [])
-    result = {"date": _now(), "label": args.label, "npslim": str(npslim_path), "commit": commit,
+    result = {"date": _now(), "label": args.label, "argv": list(sys.argv[1:] if argv is None else argv), "npslim": str(npslim_path), "commit": commit,
               "machine": machine(), "params": p, "threads": threads, "settings": SETTINGS,
               "malloc_tuned": MALLOC_TUNED, "configs": CONFIGS, "cell_configs": CELL_CONFIGS,
               "versions": {"numpy": next((rec["info"]["numpy"] for rec in records if "numpy" in rec["info"]), None),
