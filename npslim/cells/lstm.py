@@ -118,9 +118,6 @@ class LSTM(Cell):
         self.b = self._add_gates("b")                                      # [b_z b_i b_f b_o]  (G·n,)
         self.p = {gate: self._add_param(f"p_{gate}", self._uniform((n,))) for gate in self.PEEPHOLE_GATES}
 
-    def options(self):
-        return {} if self.peepholes else {"peepholes": False}
-
     @classmethod
     def param_count(cls, input_size, hidden_size, peepholes=True, **options):
         m, n, G = input_size, hidden_size, len(cls.GATE_ORDER)
@@ -542,9 +539,6 @@ class NP(LSTM):
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
-
-    def options(self):
-        return {}
 
     @classmethod
     def param_count(cls, input_size, hidden_size):
