@@ -82,9 +82,29 @@ def test_unfrozen_noise_breaks_the_check(monkeypatch):
 def test_tau_in_the_backward_is_caught():
     """Dropping the 1/τ of the gate derivative is caught by the check."""
     cell = make("sharpened")
-    cell._untemper = lambda gate, d: None
+
+    def without_tau(T, B, cache):
+        loop = type(cell)._backward_loop(cell, T, B, cache)
+        loop.tau = 1.0
+        return loop
+
+    cell._backward_loop = without_tau
     errors = check_cell(cell, T=3, B=2)
     assert errors["W_i"] > 1e-2 and errors["W_f"] > 1e-2
+
+
+@pytest.mark.parametrize("name", ["sharpened", "g2lstm"])
+def test_calls_leave_the_cell_unchanged(name):
+    """Stateless: forward and backward (in either mode) rebind no attribute of the cell."""
+    cell = make(name)
+    before = {k: id(v) for k, v in vars(cell).items()}
+    X = np.random.default_rng(0).standard_normal((3, 2, 4))
+    for mode in (cell.train, cell.eval):
+        mode()
+        Y, _, cache = cell.forward(X)
+        cell.backward(np.ones_like(Y), cache)
+    cell.train()
+    assert {k: id(v) for k, v in vars(cell).items()} == before
 
 
 # ---------------------------------------------------------------- the noise

@@ -61,7 +61,7 @@ def test_gradcheck_without_peepholes(name):
 def test_gradcheck_sees_cifg_forget_path():
     """Dropping the forget path's (negative) contribution to δī is caught."""
     cell = make("cifg")
-    cell.forget_gate_backward = lambda d, dc, c_prev, f, tmp: None
+    cell.forget_gate_backward = lambda d, dc, c_prev, f, loop: None
     errors = check_cell(cell, T=3, B=2)
     assert errors["W_i"] > 1e-3 and errors["b_i"] > 1e-3
 
@@ -220,7 +220,7 @@ def test_identity_activation(name, attr):
 # ---------------------------------------------------------------- fgr
 def test_fgr_layout_and_live_views():
     cell = make("fgr")
-    assert cell.STATE == ("y", "c", "g") and cell.state_sizes() == (N, N, 3 * N)
+    assert cell.STATE == ("y", "c", "ifo") and cell.state_sizes() == (N, N, 3 * N)
     names = [f"R_{a}{b}" for a in "ifo" for b in "ifo"]
     assert all(cell.params[k].shape == (N, N) for k in names)
     # R_if: how fᵗ⁻¹ enters īᵗ = rows of f (block 1), columns of i (block 0) of the stacked R_g

@@ -71,7 +71,7 @@ def test_parameter_layout(name):
     assert {k: tuple(v.shape) for k, v in cell._storage.items()} == STORAGE[name]
     assert cell.num_params() == sum(int(np.prod(s)) for s in STORAGE[name].values())
     assert cell.num_params() == type(cell).param_count(M, N)
-    assert not cell.p and "p_i" not in cell.params                   # no peepholes anywhere
+    assert not cell.peep and "p_i" not in cell.params                   # no peepholes anywhere
 
 
 # ---------------------------------------------------------------- lstm1-3 = vanilla LSTM with zeros
