@@ -49,16 +49,7 @@ def reference_forward(cell, X, state0, noise, tau):
 
 
 # ---------------------------------------------------------------- gradient checks
-@pytest.mark.parametrize("T", [1, 5])
-@pytest.mark.parametrize("name", ["g2lstm", "sharpened"])
-def test_gradcheck_training_mode(name, T):
-    cell = make(name)                      # training mode; check_cell freezes the noise
-    assert cell.training
-    errors = check_cell(cell, T=T, B=3, seed=10 + T)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] < TOL, f"{name} T={T}: worst {worst} {errors[worst]:.2e}"
-
-
+# (both cells in training mode with their defaults: the registry-wide check, tests/test_gradcheck.py)
 @pytest.mark.parametrize("name,options", [("g2lstm", {"peepholes": True, "tau": 0.5}),
                                           ("sharpened", {"peepholes": True}),
                                           ("g2lstm", {"tau": 2.0})])

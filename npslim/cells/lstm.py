@@ -16,7 +16,8 @@ followed by DERIVED: activations without parameters of their own, cached for the
 pass (CIFG's fᵗ = 1 − iᵗ).  ``self._k`` maps a slot name to its index; a removed gate has
 none, and its hook returns ``ONE``.
 
-The variants are the vanilla cell with exactly one change, written as an override of the
+Each variant's reference is :func:`npslim.reference.lstm_forward` (the vanilla LSTM's) with its
+one change.  The variants are the vanilla cell with exactly one change, written as an override of the
 one piece that changes (a gate, an activation, the recurrence), in forward and backward
 side by side:
 

@@ -317,6 +317,7 @@ class FLSTM(LSTMP):
 @register("glstm")
 class GLSTM(LSTMP):
     r"""Group LSTM (G-LSTM; Kuchaiev & Ginsburg 2017): LSTMP whose affine map is k independent blocks.
+    The optimised form of :func:`npslim.reference.glstm_forward` (and its backward).
 
     x (m) and y (p) are cut into k equal consecutive slices, x = [x_1 … x_k], y = [y_1 … y_k].
     Group j maps [x_jᵗ; y_jᵗ⁻¹] ((m + p)/k) to 4n/k pre-activations, which are ITS n/k units of

@@ -52,6 +52,8 @@ class SlimLSTM(LSTM):
         _weight_grads                δW, δR (``_recurrent_grads``), δb over their blocks; δx
 
     Not registered: the vanilla peephole-free LSTM is ``make("lstm", peepholes=False)``.
+
+    Parameters: |W_BLOCKS|·mn + |R_BLOCKS|·n² + |B_BLOCKS|·n (each subclass states its own).
     """
 
     W_BLOCKS = ("z", "i", "f", "o")
