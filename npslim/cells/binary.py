@@ -109,14 +109,14 @@ class Sharpened(LSTM):
     def input_gate(self, s, c_prev, loop):
         """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)   (εᵢᵗ is in īᵗ already)"""
         ibar = s[self._k["i"]]
-        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)  # noqa: E701
+        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
         ibar *= 1.0 / loop.tau
         return SIGMOID.forward(ibar, out=ibar)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)   (ε_fᵗ is in f̄ᵗ already)"""
         fbar = s[self._k["f"]]
-        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)  # noqa: E701
+        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
         fbar *= 1.0 / loop.tau
         return SIGMOID.forward(fbar, out=fbar)
 

@@ -224,19 +224,19 @@ class LSTM(Cell):
     def input_gate(self, s, c_prev, loop):
         """iᵗ = σ(īᵗ + p_i ⊙ cᵗ⁻¹), in place in the block ī of ``s``"""
         ibar = s[self._k["i"]]
-        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)  # noqa: E701
+        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
         return SIGMOID.forward(ibar, out=ibar)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ(f̄ᵗ + p_f ⊙ cᵗ⁻¹), in place in the block f̄ of ``s``"""
         fbar = s[self._k["f"]]
-        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)  # noqa: E701
+        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
         return SIGMOID.forward(fbar, out=fbar)
 
     def output_gate(self, s, c, loop):
         """oᵗ = σ(ōᵗ + p_o ⊙ cᵗ), in place in the block ō of ``s``"""
         obar = s[self._k["o"]]
-        if "o" in self.peep: obar += self.xp.multiply(self.peep["o"], c, out=loop.tmp)  # noqa: E701
+        if "o" in self.peep: obar += self.xp.multiply(self.peep["o"], c, out=loop.tmp)
         return SIGMOID.forward(obar, out=obar)
 
     def gate_activations(self, cache):
@@ -297,14 +297,14 @@ class LSTM(Cell):
         xp, peep, tmp = self.xp, self.peep, loop.tmp
         z, i, f, o = self._gates(s)
         do = self.output_gate_backward(d, dv, hc, o, loop)                 # δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
-        self.h.grad(hc, out=dc); dc *= dv; dc *= o; dc += dc_next          # δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + [from t+1]
-        if "o" in peep: dc += xp.multiply(peep["o"], do, out=tmp)          # noqa: E701      + p_o ⊙ δōᵗ
+        self.h.grad(hc, out=dc); dc *= dv; dc *= o; dc += dc_next          # δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + dc_next (δcᵗ⁺¹ ⊙ fᵗ⁺¹ + p_i ⊙ δīᵗ⁺¹ + p_f ⊙ δf̄ᵗ⁺¹)
+        if "o" in peep: dc += xp.multiply(peep["o"], do, out=tmp)          #      + p_o ⊙ δōᵗ
         di = self.input_gate_backward(d, dc, z, i, loop)                   # δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ)
         df = self.forget_gate_backward(d, dc, c_prev, f, loop)             # δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ)
         dz = self.g.grad(z, out=d[self._k["z"]]); dz *= dc; dz *= i        # δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
-        xp.multiply(dc, f, out=dc_next)                                    # [to t−1] = δcᵗ ⊙ fᵗ
-        if "i" in peep: dc_next += xp.multiply(peep["i"], di, out=tmp)     # noqa: E701     + p_i ⊙ δīᵗ
-        if "f" in peep: dc_next += xp.multiply(peep["f"], df, out=tmp)     # noqa: E701     + p_f ⊙ δf̄ᵗ
+        xp.multiply(dc, f, out=dc_next)                                    # dc_next for step t−1 = δcᵗ ⊙ fᵗ
+        if "i" in peep: dc_next += xp.multiply(peep["i"], di, out=tmp)     #                        + p_i ⊙ δīᵗ
+        if "f" in peep: dc_next += xp.multiply(peep["f"], df, out=tmp)     #                        + p_f ⊙ δf̄ᵗ
 
     def _gates(self, s):
         """The activations (z, i, f, o) of one step, ONE for a gate the cell does not have."""
