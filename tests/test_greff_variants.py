@@ -1,4 +1,4 @@
-"""Greff's eight one-change variants of the LSTM (npslim/cells/lstm.py): nig, nfg, nog, niaf, noaf,
+"""Greff's eight one-change variants of the LSTM (npslim/cells/greff.py): nig, nfg, nog, niaf, noaf,
 cifg, np, fgr.
 
 Besides the registry-wide checks (tests/test_gradcheck.py, tests/test_contract.py), this file checks

@@ -223,7 +223,7 @@ class FLSTM(LSTMP):
     Against LSTMP: only T changes (W, R -> W₁ₓ, W₁ᵧ, W₂).  In the loop: two products of
     widths p·r and r·4n instead of one of p·4n.
 
-    Shapes (G = 4; row-vector storage, like lstm.py)::
+    Shapes (G = 4; stored arrays)::
 
         X  (T, B, m)     Y  (T, B, p)     state (y, c): (B, p), (B, n)
         W1_x (m, r)      W1_y (p, r)      W2 (r, G·n)   b (G·n,)      P (n, p)
