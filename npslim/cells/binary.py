@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import backend
 from ..activations import SIGMOID
-from . import register
+from .registry import register
 from .lstm import LSTM
 
 TEMPERED = ("i", "f")      # the gates that Li et al. 2018 push towards 0/1 (o and z are unchanged)

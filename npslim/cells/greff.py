@@ -15,7 +15,7 @@ are not stored (GATE_ORDER lacks it), so every product shrinks.
 from __future__ import annotations
 
 from ..activations import IDENTITY
-from . import register
+from .registry import register
 from .lstm import LSTM, ONE
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..activations import SIGMOID, TANH
-from . import register
+from .registry import register
 from .base import Cell
 from .docformula import FROM_DOCSTRING
 
