@@ -35,7 +35,8 @@ class TrainingDiverged(RuntimeError):
     """A NaN or infinite loss, gradient or parameter stopped training.
 
     Attributes: ``epoch`` (1-based), ``step`` (1-based minibatch or chunk within the epoch, None for
-    an end-of-epoch check), ``quantity`` ("loss", "gradient norm", "parameter ..."), ``value``,
+    an end-of-epoch check), ``quantity`` ("loss", "gradient norm", "learning rate η₀·exp(loss)" when
+    the loss-driven schedule's rate overflows, "parameter ..."), ``value``,
     ``checkpoint`` (the path of the last good checkpoint, or None when none was written)."""
 
     def __init__(self, message, *, epoch, step, quantity, value, checkpoint):
