@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from . import cells as cell_registry
+from .runs import selected_on
 
 
 def _parse_options(pairs):
@@ -110,7 +111,7 @@ def cmd_cells(args):
 #: two CPU cores and the LSTM reaches >= 0.97 test accuracy (0.98-0.99 over seeds)
 TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", hidden_size=64, epochs=30,
                       batch_size=32, optimizer="adam", lr=1e-2, clip=5.0, schedule="none", patience=None,
-                      val_fraction=0.0, tbptt=None, seed=0, dtype="float32", threads=1)
+                      val_fraction=0.1, tbptt=None, seed=0, dtype="float32", threads=1)
 
 #: per-task defaults of --hidden-size, --epochs, --batch-size, --lr and --tbptt for the real datasets
 #: (the other tasks take TRAIN_DEFAULTS).  Hidden sizes as the papers (Lu & Salem, file 001: MNIST rows
@@ -257,15 +258,23 @@ def _summary(trainer):
             "seconds_per_epoch": sum(r["seconds"] for r in hist) / len(hist) if hist else float("nan"),
             "monitor": trainer.monitor, "best": trainer.best["value"], "best_epoch": trainer.best["epoch"],
             "final": hist[-1][trainer.monitor] if hist else None,
-            "best_test": _best_test(trainer), "stopped_early": trainer.stopped_early}
+            "best_test": _best_test(trainer), "selected_on": selected_on(trainer.monitor),
+            "stopped_early": trainer.stopped_early}
 
 
 def _best_test(trainer):
-    key = f"test_{trainer.task.metric}"
-    values = [r[key] for r in trainer.history if r.get(key) is not None]
-    if not values:
-        return None
-    return max(values) if trainer.task.metric == "accuracy" else min(values)
+    """The test metric at the best epoch (the one chosen on ``trainer.monitor``)."""
+    epoch = trainer.best["epoch"]
+    return None if epoch is None else trainer.history[epoch - 1].get(f"test_{trainer.task.metric}")
+
+
+def _selection_note(monitor):
+    """How the best epoch was chosen, in words; a choice made on the test split is flagged."""
+    where = selected_on(monitor)
+    if where == "test":
+        return (f"best epoch chosen on {monitor}, the TEST split itself (--val-fraction 0): the test score at "
+                f"that epoch is an optimistic estimate")
+    return f"best epoch chosen on {monitor} ({where} split)"
 
 
 def _plots(folder, trainer, name="gates.png"):
@@ -291,12 +300,16 @@ def _blas_threads(n):
         yield
 
 
-def cmd_train(args):
-    threads = args.threads
-    if args.resume:              # the run's own thread count: the same reduction order, the same bits
+def _threads(args):
+    """--threads, or with --resume the run's own thread count: the same reduction order, the same bits."""
+    if args.resume:
         config = Path(args.resume) / "config.json"
-        threads = json.loads(config.read_text()).get("threads", threads) if config.exists() else threads
-    with _blas_threads(threads):
+        return json.loads(config.read_text()).get("threads", args.threads) if config.exists() else args.threads
+    return args.threads
+
+
+def cmd_train(args):
+    with _blas_threads(_threads(args)):
         return _train(args)
 
 
@@ -329,22 +342,29 @@ def _finish_train(args, folder, trainer):
         _plots(folder, trainer)
     s = _summary(trainer)
     if trainer.history:
-        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}; final {s['final']:.4f}; "
-              f"{s['seconds_per_epoch']:.2f} s per epoch" + ("; stopped early" if s["stopped_early"] else ""))
+        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}"
+              + (f" (test {trainer.task.metric} there {s['best_test']:.4f})" if s["best_test"] is not None
+                 and not s["monitor"].startswith("test_") else "")
+              + f"; final {s['final']:.4f}; {s['seconds_per_epoch']:.2f} s per epoch"
+              + ("; stopped early" if s["stopped_early"] else ""))
+        print(_selection_note(s["monitor"]))
     if failure:
         print(failure, file=sys.stderr)
     print(f"wrote {folder}")
     return 1 if failure else 0
 
 
-def _resume(args):
-    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+def _saved_args(args, command):
+    """(folder, config, the run's own options, task) of the run in --resume DIR, made by ``command``."""
     folder = Path(args.resume)
-    if not (folder / "config.json").exists() or not (folder / "checkpoint.npz").exists():
-        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
+    held = folder / ("checkpoint.npz" if command == "train" else "config.json")
+    if not (folder / "config.json").exists() or not held.exists():
+        raise SystemExit(f"--resume: expected a {command} run folder with config.json"
+                         + (" and checkpoint.npz" if command == "train" else "") + f", got {folder}")
     config = json.loads((folder / "config.json").read_text())
-    if config["command"] != "train":
-        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; only 'train' runs resume")
+    if config["command"] != command:
+        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; resume it with "
+                         f"npslim {config['command']} --resume {folder}")
     t = config["trainer"]
     saved = argparse.Namespace(
         task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
@@ -353,7 +373,12 @@ def _resume(args):
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
         epochs=args.epochs if args.epochs is not None else config["epochs"])
-    task = _make_task(saved.task, saved.seed, config["task_options"])
+    return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
+
+
+def _resume(args):
+    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+    folder, config, saved, task = _saved_args(args, "train")
     cell = config["cells"][0]
     model, trainer = _build(saved, task, cell, folder)
     trainer.load_checkpoint(folder / "checkpoint.npz")
@@ -362,13 +387,13 @@ def _resume(args):
 
 
 def cmd_compare(args):
-    with _blas_threads(args.threads):
+    with _blas_threads(_threads(args)):
         return _compare(args)
 
 
 def _compare(args):
-    from .plots import plot_curves
-    from .train import write_history
+    if args.resume:
+        return _compare_cells(*_resume_compare(args))
     asked = [c.strip() for c in args.cells.split(",") if c.strip()]
     cells = [c for c in asked if c in cell_registry.names()]
     skipped = [c for c in asked if c not in cells]
@@ -382,16 +407,39 @@ def _compare(args):
     folder = _run_folder(args.out, args.task, cells)
     print(f"run folder: {folder}", flush=True)
     print(_describe(task, args), flush=True)
-    trainers, failures = {}, {}
-    start = time.perf_counter()
+    trainers = {}
     for cell in cells:
         _, trainers[cell] = _build(args, task, cell, folder / cell)
     _write_json(folder / "config.json", _config(args, "compare", cells, task, trainers))
+    return _compare_cells(args, folder, task, cells, trainers)
+
+
+def _resume_compare(args):
+    """The settings, task and trainers of the compare run in --resume DIR, each cell restored from its
+    checkpoint.npz (a cell without one starts from scratch; a finished one trains no more)."""
+    folder, config, saved, task = _saved_args(args, "compare")
+    cells, trainers = config["cells"], {}
+    for cell in cells:
+        _, trainers[cell] = _build(saved, task, cell, folder / cell)
+        checkpoint = folder / cell / "checkpoint.npz"
+        if checkpoint.exists():
+            trainers[cell].load_checkpoint(checkpoint)
+    print(f"run folder: {folder} (resumed: " + ", ".join(f"{c} after epoch {t.epoch}" for c, t in trainers.items())
+          + f"; training to epoch {saved.epochs})", flush=True)
+    return saved, folder, task, cells, trainers
+
+
+def _compare_cells(args, folder, task, cells, trainers):
+    """Train every cell in turn, then write the histories, the figure and the results table."""
+    from .plots import plot_curves
+    from .train import write_history
+    failures = {}
+    start = time.perf_counter()
     for cell, trainer in trainers.items():
         failures[cell] = _fit(trainer, args.epochs)
         s = _summary(trainer)
-        line = (f"{cell}: best test {task.metric} {s['best_test']:.4f}, {s['seconds_per_epoch']:.3f} s per epoch"
-                if trainer.history else f"{cell}: no epoch completed")
+        line = (f"{cell}: test {task.metric} at the best epoch {s['best_test']:.4f}, "
+                f"{s['seconds_per_epoch']:.3f} s per epoch" if trainer.history else f"{cell}: no epoch completed")
         print(line + (f"  [{failures[cell]}]" if failures[cell] else ""), flush=True)
         if failures[cell] is None:
             _plots(folder / cell, trainer)
@@ -400,7 +448,7 @@ def _compare(args):
     plot_curves(histories, folder / "curves.png", metric=task.metric,
                 title=f"{', '.join(cells)} on {task.name} (hidden size {args.hidden_size})")
     rows = [_summary(t) for t in trainers.values()]
-    table = _table(rows, task.metric, failures)
+    table = _table(rows, task.metric, failures) + "\n" + _selection_note(next(iter(trainers.values())).monitor)
     (folder / "results.txt").write_text(table + "\n")
     _write_json(folder / "results.json", rows)
     print()
@@ -411,14 +459,14 @@ def _compare(args):
 
 
 def _table(rows, metric, failures):
-    best = f"best test {metric}"
-    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>18} {'epoch':>6}"
+    best = f"test {metric} at best epoch"
+    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>24} {'best epoch':>10}"
     lines = [header, "-" * len(header)]
     for r in rows:
         score = "diverged" if failures.get(r["cell"]) and r["best_test"] is None else \
             (f"{r['best_test']:.4f}" if r["best_test"] is not None else "-")
         lines.append(f"{r['cell']:<10} {r['params']:>10,} {r['cell_params']:>8,} {r['seconds_per_epoch']:>8.3f} "
-                     f"{score:>18} {r['best_epoch'] if r['best_epoch'] is not None else '-':>6}")
+                     f"{score:>24} {r['best_epoch'] if r['best_epoch'] is not None else '-':>10}")
     return "\n".join(lines)
 
 
@@ -476,11 +524,12 @@ def _add_training_options(p, compare):
                    help="early stopping: stop after this many epochs without a better monitored value "
                         "(default: never stop early)")
     p.add_argument("--monitor", default=None,
-                   help="history key that decides the best epoch and early stopping, e.g. test_loss "
+                   help="history key that decides the best epoch and early stopping, e.g. val_loss "
                         "(default: val_<metric> with --val-fraction, else test_<metric>)")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
-                   help="hold this fraction of the training split out as a validation split (default 0: none; "
-                        "the tasks ship a train and a test split)")
+                   help=f"hold this fraction of the training split out as a validation split, on which the best "
+                        f"epoch (best.npz) and early stopping are decided (default {d['val_fraction']:g}; 0: none, "
+                        f"and the best epoch is then chosen on the test split, an optimistic estimate)")
     p.add_argument("--tbptt", type=int, default=None,
                    help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
                         "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
@@ -581,14 +630,21 @@ def build_parser():
         "compare", help="train several cells on one task and compare them",
         description="Train several cells on one task, one after the other with the same settings and seed, "
                     "then print a table (cell, parameters of the model and of the cell, seconds per training "
-                    "epoch, best test metric and its epoch) and write one figure of all curves.  Writes a run "
+                    "epoch, the test metric at the best epoch chosen on the validation split, and that epoch) and write one figure of all curves.  Writes a run "
                     "folder: config.json, history.json, history.csv (a cell column), curves.png, results.txt, "
                     "results.json, and per cell a subfolder with checkpoint.npz, best.npz and gates.png; prints "
                     "its path.  The defaults train lstm, gru, cifg and lstm_c6 on digits-rows in well under a "
                     "minute on two CPU cores.")
     p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=True)
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the compare run in DIR with its own config.json (only --epochs and --no-progress "
+                        "are taken from this command line): each cell from its checkpoint.npz, a cell without one "
+                        "from scratch, a finished cell as it is; then the table and figure of all cells")
     p.set_defaults(func=cmd_compare)
+
+    from .cli_predict import add_parser as add_predict_parser
+    add_predict_parser(sub)
     return parser
 
 

@@ -8,8 +8,8 @@
 
 One epoch is one pass over the training split in minibatches (shuffled by the trainer's own
 generator), one optimizer step per minibatch (per chunk with truncated BPTT), then an
-evaluation of the test split (and of a validation split held out of train, if
-``val_fraction`` > 0).  Everything that decides what happens next is state the trainer
+evaluation of the test split and of a validation split held out of train (``val_fraction``,
+default 0.1), on which the best epoch is chosen.  Everything that decides what happens next is state the trainer
 saves: the model's parameters, the optimizer's buffers, the schedule, every NumPy random
 generator (the shuffling one, dropout's, a stochastic cell's noise), the history, the
 early-stopping counters and the epoch.  Hence:
@@ -29,8 +29,8 @@ early-stopping counters and the epoch.  Hence:
   good state and stays loadable.
 
 Metrics.  Classification tasks report the mean cross-entropy ``loss`` (nats per scored
-position), ``accuracy``, ``perplexity`` = exp(loss) and ``bpc`` (bits per character) =
-loss / ln 2 (the language model's metric); regression tasks report ``loss`` = ``mse``;
+position) and ``accuracy``; a language model (task metric "bpc": shakespeare-chars) also
+``perplexity`` = exp(loss) and ``bpc`` (bits per character) = loss / ln 2; regression tasks report ``loss`` = ``mse``;
 "multilabel-each" tasks (chorales) report ``loss`` = ``nll``, the Bernoulli negative
 log-likelihood per scored frame in nats, summed over the labels (notes) of the frame.  The history keys are
 ``train_*`` (running means over the epoch's minibatches, in training mode), ``test_*`` and
@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, losses, optim
+from . import backend, losses, model_io, optim
 from . import tasks as task_registry
 from .layers import Bidirectional, Dense, Embedding, Layer, Recurrent
 from .model import Model
@@ -117,7 +117,8 @@ def build_model(task, cell="lstm", hidden_size=64, *, seed=0, dtype="float32", e
                     seed=s_cell, dtype=None if not isinstance(cell, str) else dtype, **cell_options)
     layers["rnn"] = rnn
     layers["out"] = Dense(rnn.output_size, task.output_size, seed=s_out, dtype=rnn.dtype)
-    return Model(layers)
+    head = "softmax" if task.kind.startswith("classify") else "sigmoid" if task.kind == "multilabel-each" else "identity"
+    return Model(layers, head=head, info={"task": model_io.task_description(task)})
 
 
 def cell_inputs(model, X):
@@ -177,13 +178,16 @@ def _loss(kind, out, targets, lengths, xp):
     return loss, dout, count, None
 
 
-def _metrics(kind, loss_sum, count, correct):
-    """Mean loss and the task's metrics from sums over positions."""
+def _metrics(kind, loss_sum, count, correct, metric=None):
+    """Mean loss and the task's metrics from sums over positions (perplexity and bits per
+    character only for a language model, ``metric`` "bpc")."""
     loss = loss_sum / count if count else math.nan
     if kind.startswith("classify"):
-        return {"loss": loss, "accuracy": correct / count if count else math.nan,
-                "perplexity": math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.nan,   # exp(loss)
-                "bpc": loss / _LN2}                                                             # loss / ln 2
+        m = {"loss": loss, "accuracy": correct / count if count else math.nan}
+        if metric == "bpc":
+            m["perplexity"] = math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.nan     # exp(loss)
+            m["bpc"] = loss / _LN2                                                              # loss / ln 2
+        return m
     if kind == "multilabel-each":
         return {"loss": loss, "nll": loss}                     # nats per frame
     return {"loss": loss, "mse": loss}
@@ -196,7 +200,8 @@ def _to_device(a, xp):
 def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     """Metrics of ``model`` on ``split`` of ``task`` in evaluation mode, in stored order.
 
-    Returns {"loss", "accuracy", "perplexity", "bpc"} for classification, {"loss", "mse"} for
+    Returns {"loss", "accuracy"} for classification (and "perplexity", "bpc" when the task's metric
+    is "bpc": a language model), {"loss", "mse"} for
     regression, {"loss", "nll"} for "multilabel-each".  ``tbptt=k`` (per-step tasks) runs each
     batch in windows of k steps with the state carried across them: the same outputs as one
     pass, in a k-step memory.  The model is put back in training mode afterwards if it was in it."""
@@ -226,7 +231,7 @@ def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     finally:
         if was_training:
             model.train()
-    return _metrics(task.kind, loss_sum, count, correct)
+    return _metrics(task.kind, loss_sum, count, correct, task.metric)
 
 
 # ---------------------------------------------------------------------------- truncated BPTT
@@ -301,9 +306,15 @@ def save_npz_atomic(path, arrays):
 
 
 def load_npz(path):
-    """Every entry of an .npz file as a dict of host arrays (no pickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Every entry of an .npz file as a dict of host arrays (never unpickled; a corrupt file raises
+    :class:`npslim.model_io.CorruptFile` naming it)."""
+    return model_io.read_npz(path)
+
+
+#: what every checkpoint holds besides the model/, optimizer/ and schedule/ entries
+_CHECKPOINT_KEYS = ("format", "epoch", "rng", "history", "trainer", "config")
+_CORRUPT_REMEDY = ("restore it from a copy, or delete it and train again (best.npz next to it may still hold "
+                   "the best epoch: npslim.model.load)")
 
 
 def _generators(model):
@@ -379,8 +390,10 @@ class Trainer:
                         for long ones, so that a batch holds at most EVAL_POSITIONS steps)
         patience        early stopping: stop after this many epochs without improvement (None: never)
         monitor         the history key deciding "best" and early stopping; default val_<metric> with
-                        val_fraction > 0, else test_<metric> (tasks ship only train and test splits)
-        val_fraction    hold this fraction of the training split out as validation (seeded split)
+                        val_fraction > 0, else test_<metric> (then "best" is selected on the test split,
+                        an optimistic estimate: ``npslim.runs.selected_on(monitor)``)
+        val_fraction    hold this fraction of the training split out as validation (seeded split;
+                        default 0.1; 0: no validation split)
         tbptt           truncated BPTT window in steps (per-step tasks only; None: full BPTT)
         seed            seeds the shuffling and the validation split (build the model with a seed too)
         out             folder for checkpoint.npz (every epoch) and best.npz (each new best); None: none
@@ -391,7 +404,7 @@ class Trainer:
 
     def __init__(self, model, task, *, optimizer="adam", lr=1e-2, optimizer_options=None, clip=5.0,
                  schedule="none", schedule_options=None, batch_size=32, eval_batch_size=None, patience=None,
-                 monitor=None, val_fraction=0.0, tbptt=None, seed=0, out=None, progress=True, desc=None):
+                 monitor=None, val_fraction=0.1, tbptt=None, seed=0, out=None, progress=True, desc=None):
         if not isinstance(model, Model):
             raise TypeError(f"model: expected an npslim.model.Model (e.g. build_model(task, 'lstm')), "
                             f"got {type(model).__name__}")
@@ -515,13 +528,13 @@ class Trainer:
                             step += 1
                             self._step(Xc, yc, None, epoch, step, sums)
                 bar.update(1)
-                bar.set_postfix(_running(self.task.kind, sums), refresh=False)
+                bar.set_postfix(_running(self.task, sums), refresh=False)
         finally:
             bar.close()
         record["seconds"] = time.perf_counter() - start
         self._check_parameters(epoch)
         record.update({f"train_{k}": v for k, v in
-                       _metrics(self.task.kind, sums["loss"], sums["count"], sums["correct"]).items()})
+                       _metrics(self.task.kind, sums["loss"], sums["count"], sums["correct"], self.task.metric).items()})
         start = time.perf_counter()
         for split in self.splits:
             record.update({f"{split}_{k}": v for k, v in self.evaluate(split).items()})
@@ -613,6 +626,7 @@ class Trainer:
             "epoch": self.epoch, "step_count": self.step_count, "best": self.best, "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early})))
         d["config"] = np.array(json.dumps(_jsonable(self.config())))
+        d["model_config"] = np.array(json.dumps(_jsonable(model_io.model_config(self.model))))
         return d
 
     def load_state_dict(self, d):
@@ -621,6 +635,10 @@ class Trainer:
         fmt = str(d["format"]) if "format" in d else None
         if fmt != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint: expected format {CHECKPOINT_FORMAT!r}, got {fmt!r}")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in d]
+        if missing:
+            raise KeyError(f"checkpoint: missing entries {missing}")
+        model_io.check_finite(_prefixed(d, "model/"), "checkpoint")
         self.model.load_state_dict(_prefixed(d, "model/"))
         self.optimizer.load_state_dict(_prefixed(d, "optimizer/"))
         saved_schedule = _prefixed(d, "schedule/")
@@ -637,12 +655,21 @@ class Trainer:
         return self
 
     def save_checkpoint(self, path):
-        """Write ``state_dict()`` to ``path`` atomically; returns the path."""
+        """Write ``state_dict()`` to ``path`` atomically; returns the path.  Refuses (ValueError,
+        nothing written) while a parameter is NaN or infinite: a checkpoint is always a good state."""
+        model_io.check_finite(self.model.params(), f"checkpoint {path}")
         return save_npz_atomic(path, self.state_dict())
 
     def load_checkpoint(self, path):
-        """Restore this trainer from a checkpoint file; ``fit`` then continues bit-exactly."""
-        self.load_state_dict(load_npz(path))
+        """Restore this trainer from a checkpoint file; ``fit`` then continues bit-exactly.  A corrupt
+        file, or one with non-finite parameters, raises :class:`npslim.model_io.CorruptFile` naming it."""
+        d = model_io.read_npz(path, what="checkpoint", required=_CHECKPOINT_KEYS,
+                              json_keys=("rng", "history", "trainer", "config"), remedy=_CORRUPT_REMEDY)
+        try:
+            model_io.check_finite(_prefixed(d, "model/"), str(path))
+        except ValueError as exc:
+            raise model_io.CorruptFile(f"{exc}; {_CORRUPT_REMEDY}") from None
+        self.load_state_dict(d)
         self.last_checkpoint = Path(path)
         return self
 
@@ -704,8 +731,8 @@ def _global_norm(grads, xp):
     return math.sqrt(total) if math.isfinite(total) else total
 
 
-def _running(kind, sums):
-    m = _metrics(kind, sums["loss"], sums["count"], sums["correct"])
+def _running(task, sums):
+    m = _metrics(task.kind, sums["loss"], sums["count"], sums["correct"], task.metric)
     return {k: _short(v) for k, v in m.items() if k in ("loss", "accuracy", "mse", "bpc", "nll")}
 
 
