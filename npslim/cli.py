@@ -357,14 +357,14 @@ def _finish_train(args, folder, trainer):
 def _saved_args(args, command):
     """(folder, config, the run's own options, task) of the run in --resume DIR, made by ``command``."""
     folder = Path(args.resume)
-    held = folder / ("checkpoint.npz" if command == "train" else "config.json")
-    if not (folder / "config.json").exists() or not held.exists():
-        raise SystemExit(f"--resume: expected a {command} run folder with config.json"
-                         + (" and checkpoint.npz" if command == "train" else "") + f", got {folder}")
+    if not (folder / "config.json").exists():
+        raise SystemExit(f"--resume: expected a {command} run folder with config.json, got {folder}")
     config = json.loads((folder / "config.json").read_text())
     if config["command"] != command:
         raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; resume it with "
                          f"npslim {config['command']} --resume {folder}")
+    if command == "train" and not (folder / "checkpoint.npz").exists():
+        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
     t = config["trainer"]
     saved = argparse.Namespace(
         task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
