@@ -1,5 +1,5 @@
 """npslim: recurrent cells written from scratch in NumPy, with hand-derived backward passes."""
-from . import backend, cells, compress, gradcheck, inspect, interop, layers, losses, model, optim, tasks  # noqa: F401
+from . import backend, cells, compress, gradcheck, inspect, interop, layers, losses, model, optim, reference, tasks  # noqa: F401
 from . import inference, model_io, runs  # noqa: F401
 from .runs import load_run, load_runs  # noqa: F401
 
