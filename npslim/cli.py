@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import cells as cell_registry
-from .runs import selected_on
+from .runs_io import selected_on
 
 
 def _parse_options(pairs):
@@ -377,12 +377,21 @@ def _saved_args(args, command):
     return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
 
 
+def _load_checkpoint(trainer, path):
+    """trainer.load_checkpoint, a corrupt file reported in one line."""
+    from .model_io import CorruptFile
+    try:
+        trainer.load_checkpoint(path)
+    except CorruptFile as exc:
+        raise SystemExit(f"--resume: {exc}") from None
+
+
 def _resume(args):
     """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
     folder, config, saved, task = _saved_args(args, "train")
     cell = config["cells"][0]
     model, trainer = _build(saved, task, cell, folder)
-    trainer.load_checkpoint(folder / "checkpoint.npz")
+    _load_checkpoint(trainer, folder / "checkpoint.npz")
     print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
     return _finish_train(saved, folder, trainer)
 
@@ -424,7 +433,7 @@ def _resume_compare(args):
         _, trainers[cell] = _build(saved, task, cell, folder / cell)
         checkpoint = folder / cell / "checkpoint.npz"
         if checkpoint.exists():
-            trainers[cell].load_checkpoint(checkpoint)
+            _load_checkpoint(trainers[cell], checkpoint)
     print(f"run folder: {folder} (resumed: " + ", ".join(f"{c} after epoch {t.epoch}" for c, t in trainers.items())
           + f"; training to epoch {saved.epochs})", flush=True)
     return saved, folder, task, cells, trainers

@@ -50,7 +50,7 @@ def add_parser(sub):
 
 def _load_model(args):
     from .model import load
-    from .runs import load_run
+    from .runs_io import load_run
     path = Path(args.run)
     if path.is_dir():
         return load_run(path, args.cell, args.which).model

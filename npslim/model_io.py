@@ -168,7 +168,7 @@ def save(model, path):
     from .train import save_npz_atomic
     state = model.state_dict()
     check_finite(state, f"save {path}")
-    arrays = {"format": np.array(MODEL_FORMAT), "config": np.array(json.dumps(model_config(model)))}
+    arrays = {"format": np.array(MODEL_FORMAT), "config": np.array(json.dumps(model_config(model), default=_plain))}
     arrays.update({f"param/{k}": v for k, v in state.items()})
     return save_npz_atomic(path, arrays)
 
@@ -190,13 +190,25 @@ def load(path):
         raise CorruptFile(f"{path}: this checkpoint predates model configs in checkpoints; load the run's folder "
                           f"with npslim.load_run(folder), which rebuilds the model from config.json")
     params = {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
-    check_finite(params, f"{path}")
+    try:
+        check_finite(params, f"{path}")
+    except ValueError as exc:
+        raise CorruptFile(str(exc)) from None
     model = model_from_config(json.loads(str(d[config_key].item())))
     try:
         model.load_state_dict(params)
     except (KeyError, ValueError) as exc:
         raise CorruptFile(f"{path}: its parameters do not match its config ({exc})") from None
     return model.eval()
+
+
+def _plain(obj):
+    """JSON for the NumPy scalars and paths an ``info`` dict may hold."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"info: expected JSON-able values, got {type(obj).__name__}")
 
 
 # ---------------------------------------------------------------------------- summary

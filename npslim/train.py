@@ -391,7 +391,7 @@ class Trainer:
         patience        early stopping: stop after this many epochs without improvement (None: never)
         monitor         the history key deciding "best" and early stopping; default val_<metric> with
                         val_fraction > 0, else test_<metric> (then "best" is selected on the test split,
-                        an optimistic estimate: ``npslim.runs.selected_on(monitor)``)
+                        an optimistic estimate: ``npslim.runs_io.selected_on(monitor)``)
         val_fraction    hold this fraction of the training split out as validation (seeded split;
                         default 0.1; 0: no validation split)
         tbptt           truncated BPTT window in steps (per-step tasks only; None: full BPTT)

@@ -306,7 +306,7 @@ def test_compare_resume_equals_an_uninterrupted_compare(tmp_path):
     assert proc.returncode != 0 and "npslim compare --resume" in proc.stderr
 
 
-def test_predict_command(digits, tmp_path):
+def test_predict_command_and_a_corrupt_checkpoint_on_the_command_line(digits, tmp_path):
     run = tmp_path / "run"
     assert npslim_cli("train", "--cell", "gru", "--epochs", "1", *TINY, "--out", run).returncode == 0
     X = digits.X_test[:, :5]
@@ -333,3 +333,9 @@ def test_predict_command(digits, tmp_path):
     np.save(tmp_path / "wrong.npy", X[:, :, :3])
     proc = npslim_cli("predict", run, "--input", tmp_path / "wrong.npy")
     assert proc.returncode != 0 and "X: expected shape (T, N, 8)" in proc.stderr and "Traceback" not in proc.stderr
+
+    data = (run / "checkpoint.npz").read_bytes()                # --resume of a truncated checkpoint: one line
+    (run / "checkpoint.npz").write_bytes(data[:100])
+    proc = npslim_cli("train", "--resume", run, "--epochs", "2", "--no-progress")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert str(run / "checkpoint.npz") in proc.stderr and "restore it from a copy" in proc.stderr

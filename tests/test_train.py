@@ -12,7 +12,7 @@ import pytest
 from npslim import tasks
 from npslim.layers import Dense, Dropout, Recurrent
 from npslim.model import Model
-from npslim.runs import selected_on
+from npslim.runs_io import selected_on
 from npslim.train import (CHECKPOINT_FORMAT, Trainer, TrainingDiverged, build_model, carried_state, evaluate,
                           load_npz, save_npz_atomic, tbptt_chunks, write_history)
 

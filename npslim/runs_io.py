@@ -116,12 +116,12 @@ def _rebuild(config, cell, d):
 
     from . import cells as cell_registry
     from . import tasks
-    from .train import build_model, _prefixed
+    from .train import build_model
     t = config["trainer"]
     task = tasks.make(config["task"], seed=t["seed"], **config["task_options"])
     accepted = inspect.signature(cell_registry.get(cell).__init__).parameters
     options = {k: v for k, v in config["cell_options"].items() if k in accepted}
     model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"], **options)
-    params = _prefixed(d, "model/")
+    params = {k[len("model/"):]: v for k, v in d.items() if k.startswith("model/")}
     model_io.check_finite(params, "checkpoint")
     return model.load_state_dict(params).eval()
