@@ -1,19 +1,18 @@
 """After training: model files, predictions, summaries, run folders read back, and checkpoints that
 refuse to be corrupt or non-finite."""
 import ast
+import contextlib
+import io
 import json
 import math
-import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import npslim
-from npslim import tasks
+from npslim import cli, tasks
 from npslim.layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
 from npslim.model import Model
 from npslim.model_io import MODEL_FORMAT, CorruptFile
@@ -240,10 +239,18 @@ def test_npslim_never_loads_with_pickle():
 
 
 # ---------------------------------------------------------------------------- run folders
-def npslim_cli(*args, cwd=None):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "npslim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=180)
+def npslim_cli(*args):
+    """Run an npslim command in this process, as ``python -m npslim`` does: (returncode, stdout, stderr),
+    a SystemExit message on stderr.  Any other exception (a traceback for the user) fails the test."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main([str(a) for a in args])
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 1
+            if isinstance(exc.code, str):
+                err.write(exc.code + "\n")
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 TINY = ["-n", "6", "--no-progress"]
