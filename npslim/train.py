@@ -702,6 +702,9 @@ def _split_validation(task, fraction, seed):
     import dataclasses
     X, y, lengths = task.split("train")
     N = X.shape[1]
+    if N < 2:
+        raise ValueError(f"val_fraction: a validation split needs at least 2 training sequences, task {task.name!r} "
+                         f"has {N}; pass val_fraction=0 (--val-fraction 0)")
     n_val = min(N - 1, max(1, int(round(fraction * N))))
     order = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA1])).permutation(N)
     val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])

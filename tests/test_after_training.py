@@ -156,6 +156,10 @@ def test_best_is_chosen_on_validation_by_default_and_metrics_fit_the_task(digits
     assert trainer.monitor == "val_accuracy" and "val_accuracy" in rec
     assert trainer._fit_task.n_train + trainer._fit_task.n_test == digits.n_train
     assert not any(k.endswith(("bpc", "perplexity")) for k in rec)  # no bits per character for digits
+    one = tasks.make("adding", T=5, n_train=1, n_test=3)
+    with pytest.raises(ValueError, match="val_fraction: a validation split needs at least 2 training sequences"):
+        Trainer(build_model(one, "gru", 3), one)
+    assert Trainer(build_model(one, "gru", 3), one, val_fraction=0).monitor == "test_mse"
     lm = _per_step_task(metric="bpc")
     m = evaluate(build_model(lm, "gru", 4), lm, "test")
     assert set(m) == {"loss", "accuracy", "perplexity", "bpc"}
