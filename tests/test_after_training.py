@@ -350,3 +350,21 @@ def test_predict_command_and_a_corrupt_checkpoint_on_the_command_line(digits, tm
     proc = npslim_cli("train", "--resume", run, "--epochs", "2", "--no-progress")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert str(run / "checkpoint.npz") in proc.stderr and "restore it from a copy" in proc.stderr
+
+
+def test_predict_command_on_per_step_token_sequences(tmp_path):
+    task = _per_step_task(vocab=9)
+    model = build_model(task, "gru", 4, seed=2)
+    model.save(tmp_path / "m.npz")
+    X, _, lengths = task.split("test")
+    np.savez(tmp_path / "ids.npz", X=X, lengths=lengths)
+    expected = model.predict(X, lengths)                            # (T, N), -1 at padded steps
+    proc = npslim_cli("predict", tmp_path / "m.npz", "--input", tmp_path / "ids.npz")
+    assert proc.returncode == 0, proc.stderr
+    rows = [[int(v) for v in line.split()] for line in proc.stdout.splitlines()]
+    assert rows == expected.T.tolist()                              # one sequence a line
+    np.savez(tmp_path / "ids_bf.npz", X=X.T, lengths=lengths)       # batch-first in, batch-first out
+    proc = npslim_cli("predict", tmp_path / "m.npz", "--input", tmp_path / "ids_bf.npz", "--batch-first",
+                      "--output", tmp_path / "p.npy")
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy", allow_pickle=False), expected.T)
