@@ -10,10 +10,7 @@ or (N, T)); an .npz holds it as ``X``, with optional ``lengths`` (N,).  Nothing 
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,22 +85,12 @@ def _write(path, arrays, overwrite):
         raise SystemExit(f"--output: expected a .npy or .npz file name, got {path.name}")
     if path.exists() and not overwrite:
         raise SystemExit(f"--output: {path} already exists; choose another name, or pass --overwrite")
+    from .files import atomic_path, save_npz_atomic
     if path.suffix == ".npz":
-        from .train import save_npz_atomic
         return save_npz_atomic(path, arrays)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
             np.save(f, arrays["predictions"], allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return path
 
 

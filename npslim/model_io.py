@@ -165,7 +165,7 @@ def task_description(task):
 def save(model, path):
     """Write ``model`` to ``path`` (.npz, the layout above) atomically; returns the path.  A model
     with a NaN or infinite parameter is refused: nothing is written."""
-    from .train import save_npz_atomic
+    from .files import save_npz_atomic
     state = model.state_dict()
     check_finite(state, f"save {path}")
     arrays = {"format": np.array(MODEL_FORMAT), "config": np.array(json.dumps(model_config(model), default=_plain))}
