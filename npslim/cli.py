@@ -100,7 +100,7 @@ def cmd_train(args):
 
 
 def cmd_compare(args):
-    with runs.blas_threads(args.threads):
+    with runs.blas_threads(runs.threads_of(args)):
         return runs.compare(args)
 
 
@@ -159,11 +159,12 @@ def _add_training_options(p, compare):
                    help="early stopping: stop after this many epochs without a better monitored value "
                         "(default: never stop early)")
     p.add_argument("--monitor", default=None,
-                   help="history key that decides the best epoch and early stopping, e.g. test_loss "
+                   help="history key that decides the best epoch and early stopping, e.g. val_loss "
                         "(default: val_<metric> with --val-fraction, else test_<metric>)")
     p.add_argument("--val-fraction", type=_float(0.0, 1.0, high_open=True), default=d["val_fraction"],
-                   help="hold this fraction of the training split out as a validation split (default 0: none; "
-                        "the tasks ship a train and a test split)")
+                   help=f"hold this fraction of the training split out as a validation split, on which the best "
+                        f"epoch (best.npz) and early stopping are decided (default {d['val_fraction']:g}; 0: none, "
+                        f"and the best epoch is then chosen on the test split, an optimistic estimate)")
     p.add_argument("--tbptt", type=_int(0), default=None,
                    help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
                         "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
@@ -267,22 +268,22 @@ def build_parser():
 
     p = sub.add_parser(
         "gradcheck", parents=[debug], help="gradient-check every registered cell",
-                       description="Check every registered cell's backward pass against central finite "
-                                   "differences in float64 (random weights, biases, peepholes and initial state); "
-                                   "exit status 1 if any cell fails.")
+        description="Check every registered cell's backward pass against central finite differences in float64 "
+                    "(random weights, biases, peepholes and initial state); exit status 1 if any cell fails.")
     p.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
     p.add_argument("-m", "--input-size", type=_int(1), default=4, help="input size m (default 4)")
     p.add_argument("-n", "--hidden-size", type=_int(1), default=6, help="hidden size n (default 6)")
     p.add_argument("-B", "--batch", type=_int(1), default=3, help="batch size (default 3)")
     p.add_argument("-T", "--steps", type=_int(1), nargs="+", default=[1, 5], help="sequence lengths (default 1 5)")
     p.add_argument("--seed", type=_int(0), default=0, help="seed of weights, inputs and loss weights (default 0)")
-    p.add_argument("--tol", type=_float(0.0, low_open=True), default=1e-6, help="largest relative error that passes (default 1e-6)")
+    p.add_argument("--tol", type=_float(0.0, low_open=True), default=1e-6,
+                   help="largest relative error that passes (default 1e-6)")
     p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser(
         "cells", parents=[debug], help="list every registered cell with its parameter count",
-                       description="Print every registered cell with its parameter count at the given sizes "
-                                   "and its parameter-count formula.")
+        description="Print every registered cell with its parameter count at the given sizes and its "
+                    "parameter-count formula; with NAMEs, each named cell's options and their defaults.")
     p.add_argument("-m", "--input-size", type=_int(1), default=32, help="input size m (default 32)")
     p.add_argument("-n", "--hidden-size", type=_int(1), default=100, help="hidden size n (default 100)")
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
@@ -312,14 +313,21 @@ def build_parser():
         "compare", parents=[debug], help="train several cells on one task and compare them",
         description="Train several cells on one task, one after the other with the same settings and seed, "
                     "then print a table (cell, parameters of the model and of the cell, seconds per training "
-                    "epoch, best test metric and its epoch) and write one figure of all curves.  Writes a run "
+                    "epoch, the test metric at the best epoch chosen on the validation split, and that epoch) and write one figure of all curves.  Writes a run "
                     "folder: config.json, history.json, history.csv (a cell column), curves.png, results.txt, "
                     "results.json, and per cell a subfolder with checkpoint.npz, best.npz and gates.png; prints "
                     "its path.  The defaults train lstm, gru, cifg and lstm_c6 on digits-rows in well under a "
                     "minute on two CPU cores.")
     p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=True)
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the compare run in DIR with its own config.json (only --epochs and --no-progress "
+                        "are taken from this command line): each cell from its checkpoint.npz, a cell without one "
+                        "from scratch, a finished cell as it is; then the table and figure of all cells")
     p.set_defaults(func=cmd_compare)
+
+    from .cli_predict import add_parser as add_predict_parser
+    add_predict_parser(sub)
     return parser
 
 
