@@ -107,9 +107,9 @@ class Trainer:
         metric = task.metric
         self.monitor = monitor or f"{self.splits[0]}_{metric}"
         keys = [f"{split}_{k}" for split in ("train", *self.splits)
-                for k in metrics_from_sums(task.kind, 1.0, 1, 0)]
+                for k in metrics_from_sums(task.kind, 1.0, 1, 0, metric)]      # the keys of the history
         if self.monitor not in keys:
-            raise ValueError(f"monitor: expected one of {keys}, got {monitor!r}")
+            raise ValueError(f"monitor: expected one of {keys}, got {self.monitor!r}")
         self.mode = "max" if self.monitor.endswith(("accuracy",)) else "min"
         self.schedule_name, self.schedule_options = schedule or "none", dict(schedule_options or {})
         if self.schedule_name not in SCHEDULES:
