@@ -29,7 +29,7 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy>=13"],
-        "test": ["pytest>=7", "torch==2.13.0", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
+        "test": ["pytest>=7", "hypothesis>=6.100", "torch==2.13.0", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
         "tutorials": ["jupyter", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
     },
     entry_points={"console_scripts": ["npslim=npslim.cli:main"]},
