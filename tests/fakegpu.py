@@ -208,16 +208,15 @@ class _Ufunc:
 
 
 def _Generator(default_rng):
-    """``fakegpu.random.default_rng(seed)``: a generator whose draws land on the device."""
+    """``fakegpu.random.default_rng(seed)``: a generator whose draws land on the device.  Like
+    CuPy's, its state cannot be read as NumPy's ``bit_generator.state`` (a checkpoint cannot hold it)."""
     class Generator:
         def __init__(self, seed=None):
             self._g = default_rng(seed)
 
-        @property
-        def bit_generator(self):
-            return self._g.bit_generator
-
         def __getattr__(self, name):
+            if name == "bit_generator":
+                raise AttributeError("fakegpu.random.Generator: no NumPy bit_generator state (as CuPy's)")
             return _device_call(getattr(self._g, name))
     return Generator
 

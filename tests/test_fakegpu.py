@@ -260,3 +260,19 @@ def test_validation_split_on_fakegpu():
                                       val_fraction=0.25, progress=False))
     trainer.fit(1)
     assert np.isfinite(trainer.history[-1]["val_loss"])
+
+
+def test_arrays_of_the_other_backend_are_refused_by_name():
+    """A device array into a NumPy part, or a NumPy array into a device part: one clear line each."""
+    X = np.zeros((2, 3, 4))
+    numpy_cell, fake_cell = make_cell("lstm"), on_fake(lambda: make_cell("lstm"))
+    with pytest.raises(TypeError, match=r"X: expected a numpy array \(the cell's backend\), got a fakegpu array"):
+        numpy_cell.forward(dev(X))
+    with pytest.raises(TypeError, match=r"X: expected a fakegpu array \(the cell's backend\), got a numpy array"):
+        fake_cell.forward(X)
+    layer = on_fake(lambda: Recurrent("lstm", 4, 5, dtype="float64"))
+    with pytest.raises(TypeError, match=r"lengths: expected a numpy array \(the layer's backend\), got a fakegpu"):
+        Recurrent("lstm", 4, 5, dtype="float64").forward(X, dev(np.array([2, 1, 2])))
+    layer.forward(dev(X), np.array([2, 1, 2]))                       # host lengths are moved, as documented
+    with pytest.raises(TypeError, match=r"targets: expected a fakegpu array \(the logits' backend\), got a numpy"):
+        losses.softmax_cross_entropy(dev(np.zeros((3, 4))), np.zeros(3, dtype=np.int64))
