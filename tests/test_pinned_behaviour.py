@@ -10,11 +10,11 @@ import pytest
 
 import npslim
 from npslim import tasks
-from npslim.cells.lstm import FGR_GATES
 from npslim.layers import Dense, Recurrent
 from npslim.train import Trainer, build_model
 
 F64 = "float64"
+FGR_GATES = ("i", "f", "o")          # FGR's gates that recur among themselves (its R_⋆⋄ blocks)
 
 
 def _logit(p):
