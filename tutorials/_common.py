@@ -21,6 +21,11 @@ import os
 import time
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.rcParams.update({"figure.constrained_layout.use": True,   # suptitles and colour bars never overlap
+                            "figure.dpi": 100, "axes.titlesize": 11})
+
 BUDGETS = ("full", "smoke")
 ENV = "NPSLIM_TUTORIAL_BUDGET"
 
@@ -96,8 +101,10 @@ def check_figure(fig):
     for k, ax in enumerate(fig.axes):
         if ax.get_label() == "<colorbar>" or not ax.axison:
             continue
-        if not (ax.get_xlabel().strip() and ax.get_ylabel().strip()):
-            problems.append(f"axes {k} ({ax.get_title() or 'untitled'}) lacks an x or y label")
+        for axis, label in (("x", ax.get_xlabel), ("y", ax.get_ylabel)):
+            shared = getattr(ax, f"get_shared_{axis}_axes")().get_siblings(ax)   # a shared axis is labelled once
+            if not any(getattr(a, f"get_{axis}label")().strip() for a in shared):
+                problems.append(f"axes {k} ({ax.get_title() or 'untitled'}) has no {axis} label")
         if not has_suptitle and not ax.get_title().strip():
             problems.append(f"axes {k} has no title and the figure has no suptitle")
         handles, labels = ax.get_legend_handles_labels()
@@ -135,20 +142,31 @@ def show_source(obj):
 
 
 def where(obj, *needles):
-    """For each needle (a piece of a line, e.g. an equation in a comment), print the file and line
-    of ``obj``'s source that contains it; raise LookupError for a needle that is not there."""
+    """For each needle (a piece of a comment, e.g. an equation), print the file and line of the code
+    in ``obj`` (a module, class or function) that the comment annotates: the first code line whose
+    trailing ``#`` comment contains the needle, else the first comment line that does, with the code
+    line below it.  Raise LookupError for a needle in no comment (docstrings do not count)."""
     lines, first = inspect.getsourcelines(obj)
+    first = max(first, 1)                          # a module starts at line 0
     path = _relative(obj)
+    code, comment = lambda line: line.split("#", 1)[0].strip(), lambda line: line.split("#", 1)[1] if "#" in line else ""
     for needle in needles:
-        hits = [k for k, line in enumerate(lines) if needle in line]
-        if not hits:
-            raise LookupError(f"needle: {needle!r} is not in the source of {_qualname(obj)} ({path}); "
+        trailing = [k for k, line in enumerate(lines) if code(line) and needle in comment(line)]
+        alone = [k for k, line in enumerate(lines) if not code(line) and needle in comment(line)]
+        if trailing:
+            shown = [trailing[0]]
+        elif alone:
+            shown = [alone[0]] + [k for k in range(alone[0] + 1, len(lines)) if code(lines[k])][:1]
+        else:
+            raise LookupError(f"needle: {needle!r} is in no comment of {_qualname(obj)} ({path}); "
                               f"the code changed, update the notebook")
-        k = hits[0]
-        print(f"{path}:{first + k:<4d} {lines[k].strip()}")
+        for k in shown:
+            print(f"{path}:{first + k:<4d} {lines[k].strip()}")
 
 
 def _qualname(obj):
+    if inspect.ismodule(obj):
+        return obj.__name__
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', obj))}"
 
 

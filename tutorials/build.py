@@ -12,7 +12,8 @@ its metadata.  If the ``.ipynb`` was edited after the ``.py`` (their cells diffe
 is newer), the build refuses rather than overwrite the edit: run ``jupytext --sync`` on it first.
 
 The kernel imports npslim from this checkout (the repository root goes first on PYTHONPATH) and
-``_common`` from tutorials/; BLAS runs on one thread, matplotlib on the Agg backend.
+``_common`` from tutorials/; BLAS runs on one thread; matplotlib uses Jupyter's inline backend, whatever
+MPLBACKEND says outside (CI sets Agg), so figures are stored as PNG outputs.
 """
 from __future__ import annotations
 
@@ -71,11 +72,11 @@ def in_sync(py, ipynb):
 
 
 def kernel_environment(budget):
-    """The environment the kernel inherits: this checkout's npslim, one BLAS thread, Agg, the budget."""
+    """The environment the kernel inherits: this checkout's npslim, one BLAS thread, the inline matplotlib backend (figures become PNG outputs), the budget."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)] + [p for p in [env.get("PYTHONPATH")] if p])
     env[BUDGET_ENV] = budget
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
                PYDEVD_DISABLE_FILE_VALIDATION="1")
     return env
 
