@@ -13,14 +13,15 @@ pytest.importorskip("ipykernel")
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
 
 
-def _load_build():
-    spec = importlib.util.spec_from_file_location("tutorials_build", TUTORIALS / "build.py")
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", TUTORIALS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-build = _load_build()
+build = _load("build")
+common = _load("_common")
 SOURCES = build.sources()
 IDS = [p.stem for p in SOURCES]
 
@@ -30,6 +31,26 @@ def test_there_are_tutorials():
     assert all(p.with_suffix(".ipynb").exists() for p in SOURCES), "every NN-*.py needs its built .ipynb"
     orphans = {p.stem for p in TUTORIALS.glob("[0-9][0-9]-*.ipynb")} - set(IDS)
     assert not orphans, f"notebooks without a jupytext .py: {sorted(orphans)}"
+
+
+def test_every_cell_has_its_own_colour():
+    import npslim
+    missing = set(npslim.cells.names()) - set(common.CELL_COLOURS)
+    assert not missing, f"add {sorted(missing)} to CELL_COLOURS in tutorials/_common.py"
+    assert len(set(common.CELL_COLOURS.values())) == len(common.CELL_COLOURS), "two cells share a colour"
+
+
+def test_figure_check_names_what_is_missing():
+    from matplotlib.figure import Figure
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.plot([0, 1], [1, 0], label="b")
+    with pytest.raises(ValueError, match="no x label.*no y label.*no title.*no legend"):
+        common.check_figure(fig)
+    ax.set(xlabel="epoch", ylabel="loss", title="curves")
+    ax.legend()
+    common.check_figure(fig)
 
 
 @pytest.mark.parametrize("py", SOURCES, ids=IDS)

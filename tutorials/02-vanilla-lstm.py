@@ -189,6 +189,13 @@ dy_last = rng.standard_normal((batch, units))
 dy_last /= np.linalg.norm(dy_last, axis=1, keepdims=True)            # ‖δyᵀ⁻¹‖ = 1 per sequence
 
 
+def mean_norm(a):
+    """‖a‖ of each row, averaged over the batch; scaled first, so that values near 1e-200 do not underflow
+    to 0 when squared."""
+    scale = np.abs(a).max()
+    return 0.0 if scale == 0 else scale * np.linalg.norm(a / scale, axis=1).mean()
+
+
 def carousel(b_f, alone=False):
     """‖δcᵗ‖ (mean over the batch) k = 0 … T−1 steps back, and the mean forget gate.  ``alone``: R = 0 and
     no peepholes, so that δcᵗ⁻¹ = δcᵗ ⊙ fᵗ is the only way back."""
@@ -205,7 +212,7 @@ def carousel(b_f, alone=False):
     dstate, norms = (dy_last, zeros), []
     for t in reversed(range(T_long)):
         _, dstate = reference.lstm_step_backward(dstate, caches[t], p, grads)   # -> (δyᵗ⁻¹, δcᵗ⁻¹)
-        norms.append(np.linalg.norm(dstate[1], axis=1).mean())
+        norms.append(mean_norm(dstate[1]))
     f_mean = np.mean([c[5] for c in caches])                          # the cache holds (x, y⁻, c⁻, z, i, f, …)
     return np.array(norms), f_mean
 
@@ -217,7 +224,7 @@ def rnn_norms():
     dy, norms = dy_last, []
     for t in reversed(range(T_long)):
         _, dy = reference.rnn_step_backward(dy, caches[t], rnn.params, grads)
-        norms.append(np.linalg.norm(dy, axis=1).mean())
+        norms.append(mean_norm(dy))
     return np.array(norms)
 
 
