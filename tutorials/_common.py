@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import time
 from pathlib import Path
 
@@ -151,8 +152,10 @@ def where(obj, *needles):
     path = _relative(obj)
     code, comment = lambda line: line.split("#", 1)[0].strip(), lambda line: line.split("#", 1)[1] if "#" in line else ""
     for needle in needles:
-        trailing = [k for k, line in enumerate(lines) if code(line) and needle in comment(line)]
-        alone = [k for k, line in enumerate(lines) if not code(line) and needle in comment(line)]
+        # "+ p_i ⊙ δīᵗ" must not match "+ p_i ⊙ δīᵗ⁺¹": a superscript after the needle makes another symbol
+        says = re.compile(re.escape(needle) + "(?![⁺⁻¹ᵗ])").search
+        trailing = [k for k, line in enumerate(lines) if code(line) and says(comment(line))]
+        alone = [k for k, line in enumerate(lines) if not code(line) and says(comment(line))]
         if trailing:
             shown = [trailing[0]]
         elif alone:
