@@ -294,7 +294,7 @@ print(tasks.make("adding", T=10, n_train=1, n_test=1).description)
 
 # %% [markdown]
 # The same training for both cells (Adam, lr 3e-3, gradient norm clipped to 1, batch 32, 32 units, seeded),
-# at three sequence lengths. The LSTM (notebook 02) carries its cell state forward with a factor fᵗ the
+# at growing sequence lengths. The LSTM (notebook 02) carries its cell state forward with a factor fᵗ the
 # network learns, instead of through R and φ at every step.
 
 # %%

@@ -175,8 +175,8 @@ for m_, n_ in ((28, 50), (128, 128)):
 where(reference.lstm_step_backward, "δcᵗ⁻¹ = δcᵗ ⊙ fᵗ")
 
 # %% [markdown]
-# The experiment: an LSTM of 64 units with its forget-gate bias b_f set to −2, 0, 2 or 5 (so fᵗ ≈ σ(b_f):
-# 0.12, 0.5, 0.88, 0.99), a loss on the last output only, and ‖δcᵗ‖ measured at every step back with the
+# The experiment: an LSTM of 64 units with its forget-gate bias b_f set to −2, 0, 2 or 5 (so fᵗ ≈ σ(b_f), from
+# mostly shut to almost always open), a loss on the last output only, and ‖δcᵗ‖ measured at every step back with the
 # reference step functions. The Elman RNN of the same size and initialisation is the comparison (its only
 # state is y, so its line is ‖δyᵗ‖).
 
