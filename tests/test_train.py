@@ -99,6 +99,33 @@ def test_stop_and_resume_equals_uninterrupted_bit_exactly(digits, tmp_path, cell
     assert resumed.step_count == straight.step_count
 
 
+def test_generators_are_found_through_children_under_their_attribute_paths():
+    """Every random generator of a model, reached through children(), keyed by the attribute path
+    checkpoints have always used (so earlier checkpoints still load)."""
+    from npslim.layers import Bidirectional
+    from npslim.training.checkpoint import generators
+    model = Model({"drop": Dropout(0.2), "bi": Bidirectional("lstm", 8, 4),
+                   "rnn": Recurrent("g2lstm", 8, 4, return_sequences=False), "out": Dense(4, 10)})
+    found = generators(model)
+    assert sorted(found) == ["_host_rng", "layers.bi._host_rng", "layers.bi.bw._host_rng",
+                             "layers.bi.bw.cell._host_rng", "layers.bi.fw._host_rng", "layers.bi.fw.cell._host_rng",
+                             "layers.drop._host_rng", "layers.drop._rng", "layers.out._host_rng",
+                             "layers.rnn._host_rng", "layers.rnn.cell._host_rng", "layers.rnn.cell._noise_rng"]
+    part, attr = found["layers.rnn.cell._noise_rng"]
+    assert part is model["rnn"].cell and isinstance(getattr(part, attr), np.random.Generator)
+    assert getattr(*found["layers.drop._rng"]) is None           # dropout draws its generator on first use
+
+
+def test_zero_grad_and_modes_reach_the_cell_through_children():
+    layer = Recurrent("lstm", 3, 4)
+    assert layer.children() == {"cell": layer.cell}
+    for g in layer.cell.grads.values():
+        g[...] = 1
+    layer.zero_grad()
+    assert all(not g.any() for g in layer.cell.grads.values())
+    assert not layer.eval().cell.training and layer.train().cell.training
+
+
 def test_same_seed_repeats_a_run(digits):
     a = Trainer(dropout_model(0), digits, seed=1, progress=False)
     b = Trainer(dropout_model(0), digits, seed=1, progress=False)

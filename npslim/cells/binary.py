@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import backend
 from ..activations import SIGMOID
-from . import register
+from .registry import register
 from .lstm import LSTM
 
 TEMPERED = ("i", "f")      # the gates that paper 003 pushes towards 0/1 (o and z are unchanged)

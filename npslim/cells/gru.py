@@ -20,7 +20,7 @@ leave as the activations [r u n]; ``Q`` keeps qᵗ = R_n yᵗ⁻¹ + b_Rn, which
 from __future__ import annotations
 
 from ..activations import SIGMOID, TANH
-from . import register
+from .registry import register
 from .base import Cell
 
 

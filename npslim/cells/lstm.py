@@ -48,7 +48,7 @@ needs no code of its own for the initial and the final state.
 from __future__ import annotations
 
 from ..activations import IDENTITY, SIGMOID, TANH
-from . import register
+from .registry import register
 from .base import Cell
 
 ONE = 1.0   # the value of a removed gate: multiplying by it is the identity

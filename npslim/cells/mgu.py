@@ -19,7 +19,7 @@ leave as the activations [f ỹ]; ``FY`` keeps fᵗ ⊙ yᵗ⁻¹ for δR_y.
 from __future__ import annotations
 
 from ..activations import SIGMOID, TANH
-from . import register
+from .registry import register
 from .base import Cell
 
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 
-from . import register
+from .registry import register
 from .base import _positive_int
 from .lstm import LSTM
 

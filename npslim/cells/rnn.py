@@ -10,7 +10,7 @@ adds ``R yᵗ⁻¹`` and applies φ in place in the output buffer, so the cache 
 from __future__ import annotations
 
 from .. import activations
-from . import register
+from .registry import register
 from .base import Cell
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu")   # the choices of φ

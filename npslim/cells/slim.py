@@ -32,7 +32,7 @@ import numbers
 
 from .. import activations
 from ..activations import SIGMOID
-from . import register
+from .registry import register
 from .lstm import LSTM, ONE
 
 
