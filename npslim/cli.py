@@ -210,7 +210,7 @@ def _build(args, task, cell, folder, desc=None):
     """The model and the trainer of one cell, from the parsed options."""
     from .train import Trainer, build_model
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
-                        **_cell_options(cell, _parse_options(args.option)))
+                        input_noise=args.input_noise, **_cell_options(cell, _parse_options(args.option)))
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
                       optimizer_options=_parse_options(args.optimizer_option), clip=args.clip,
                       schedule=args.schedule, schedule_options=_parse_options(args.schedule_option),
@@ -226,7 +226,8 @@ def _config(args, command, cells, task, trainers):
     from .backend import get_backend
     return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
             "cells": cells, "cell_options": _parse_options(args.option), "hidden_size": args.hidden_size,
-            "epochs": args.epochs, "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
+            "epochs": args.epochs, "input_noise": args.input_noise,
+            "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
             "trainer": next(iter(trainers.values())).config() if trainers else None,
             "parameters": {c: t.model.num_params() for c, t in trainers.items()},
             "versions": {"npslim": __version__, "numpy": np.__version__, "python": platform.python_version()},
@@ -352,6 +353,7 @@ def _resume(args):
         clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        input_noise=config.get("input_noise", 0.0),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
     task = _make_task(saved.task, saved.seed, config["task_options"])
     cell = config["cells"][0]
@@ -485,6 +487,8 @@ def _add_training_options(p, compare):
                    help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
                         "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
                         "0: full BPTT)")
+    p.add_argument("--input-noise", type=float, default=0.0, metavar="STD",
+                   help="Gaussian noise of this std added to the inputs in training (Greff et al. 2017; default 0)")
     p.add_argument("--dtype", default=d["dtype"], choices=["float32", "float64"],
                    help=f"floating-point type of the parameters and the arithmetic (default {d['dtype']})")
     p.add_argument("--seed", type=int, default=d["seed"],
@@ -589,6 +593,9 @@ def build_parser():
     p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=True)
     p.set_defaults(func=cmd_compare)
+
+    from .study import cli as study_cli
+    study_cli.add_parser(sub)
     return parser
 
 
