@@ -146,6 +146,30 @@ def test_killed_client_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert f"{12 - len(before)} run now" in done.stdout
 
 
+def test_study_on_a_separately_started_scheduler_and_worker(tmp_path):
+    """`dask scheduler` and `dask worker` in two processes, as docs/study.md shows."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.time() + 60
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard"], env=env, start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        summary = runner.run_study(tmp_path / "s", tiny_definition(trials=2, cells=["lstm"]), scheduler=address,
+                                   progress=False)
+        assert summary["recorded"] == summary["planned"] == 2 and summary["failed"] == 0
+    finally:
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
 # ---------------------------------------------------------------------------- bad input
 def test_bad_input_is_one_clear_line(tmp_path):
     with pytest.raises(StudyError, match=r"^--cells: unknown cell 'lstmx'; registered cells: lstm, "):

@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from .store import StudyError
 
@@ -84,8 +87,9 @@ def cmd_study(args):
                                          task_options=options, epochs=args.epochs, batch_size=args.batch_size,
                                          patience=args.patience, val_fraction=args.val_fraction,
                                          clip=args.clip or None)
-        summary = run_study(folder, definition, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.no_progress)
+        with _term_as_interrupt():                              # `kill PID` stops as cleanly as Ctrl-C
+            summary = run_study(folder, definition, workers=args.workers, scheduler=args.scheduler,
+                                progress=not args.no_progress)
     except StudyError as exc:
         raise SystemExit(str(exc)) from None
     except KeyboardInterrupt:
@@ -96,6 +100,22 @@ def cmd_study(args):
           f"({summary['failed']} failed), {summary['ran']} run now in {summary['seconds']:.1f} s; folder {folder}")
     print(f"report: npslim study report {folder}")
     return 0 if summary["recorded"] == summary["planned"] else 1
+
+
+@contextlib.contextmanager
+def _term_as_interrupt():
+    """Inside the block SIGTERM raises KeyboardInterrupt (main thread only); the old handler is restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _space(path):

@@ -208,7 +208,8 @@ def run_study(folder, definition=None, *, workers=None, scheduler=None, client=N
     planned, cluster, own = definition["planned"], None, client is None
     try:
         done = store.done()
-        todo = [t for t in planned if t["trial_id"] not in done]
+        # round-robin over the cells (trial 0 of every cell, then trial 1, ...): an interrupted study is balanced
+        todo = sorted((t for t in planned if t["trial_id"] not in done), key=lambda t: t["index"])
         if todo and own:
             client, cluster = start_client(workers, scheduler)
         setup = {k: definition[k] for k in ("task", "task_options", "training")}
