@@ -66,7 +66,7 @@ def test_local_cluster_study_records_every_trial_once(client, tmp_path):
     assert all(r[1] == "ok" for r in got)
     _, results = analysis.load(tmp_path / "s")
     r = results[0]
-    assert r["n_params"] > r["cell_params"] > 0 and r["seconds"] > 0 and r["test"] is not None
+    assert r["n_params"] > r["cell_params"] > 0 and r["seconds"] > 0 and r["cpu_seconds"] > 0 and r["test"] is not None
     assert len({r["worker"] for r in results}) == 2                                  # both workers ran trials
     again = runner.run_study(tmp_path / "s", client=client, progress=False)          # resume: nothing to do
     assert again["ran"] == 0 and rows(tmp_path / "s") == got

@@ -11,8 +11,9 @@ failed ones (diverged) are reported by number.
 
 **Welch's t-test** (``scipy.stats.ttest_ind(equal_var=False)``) compares each variant's scores
 with the baseline's, two-sided; the p-values of all variants are corrected together with Holm's
-step-down method (it controls the family-wise error like Bonferroni, which Greff et al. use, and
-rejects at least as often).  A variant is flagged when its corrected p < ``alpha``.
+step-down method (Greff et al. 2017 adjust for multiple comparisons; Holm controls the
+family-wise error rate as Bonferroni does and rejects at least as often).  A variant is flagged
+when its corrected p < ``alpha``.
 
 **fANOVA** (Hutter et al. 2014) fits a random forest to score(hyperparameters) and splits the
 variance of its prediction over the search space into the parts due to each hyperparameter alone

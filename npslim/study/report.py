@@ -53,6 +53,8 @@ def _fmt(v, digits=4):
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):
+        if abs(v) >= 10:
+            return f"{v:.1f}"
         return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
     return str(v)
 
@@ -72,6 +74,7 @@ def _summary_rows(results, cells, mode):
         best = (s.max() if mode == "max" else s.min()) if ok else math.nan
         rows.append((cell, len(mine), len(ok), len(mine) - len(ok), float(np.median(s)), float(best),
                      float(np.median([r["seconds"] for r in mine])) if mine else math.nan,
+                     float(np.median([r.get("cpu_seconds", math.nan) for r in mine])) if mine else math.nan,
                      int(np.median([r["n_params"] for r in ok])) if ok else "–"))
     return rows
 
@@ -85,7 +88,6 @@ def _fanova_text(importance):
     parts = []
     pooled = importance["pooled"]
     if pooled:
-        names = list(pooled["single"])
         parts.append(f"Pooled over every cell ({pooled['n']} finished trials; the cell is a categorical "
                      f"parameter):\n\n" + _table(["hyperparameter", "fraction of variance"],
                                                   sorted(pooled["single"].items(), key=lambda kv: -kv[1])))
@@ -111,7 +113,7 @@ def _markdown(d, results, cells, baseline, alpha, top, tests, importance):
                       for k, v in d["space"].items())
     better = "higher" if d["mode"] == "max" else "lower"
     lines = [
-        f"# Study {d['id']}: {len(cells)} cells on {d['task']}",
+        f"# Study {d['id']}: {len(d['cells'])} cells on {d['task']}",
         "",
         f"Task `{d['task']}` (options {d['task_options'] or 'none'}), cells {', '.join(d['cells'])}, {d['trials']} "
         f"random-search trials per cell (seed {d['seed']}): {len(results)} of {len(d['planned'])} recorded, "
@@ -125,7 +127,7 @@ def _markdown(d, results, cells, baseline, alpha, top, tests, importance):
         "## Summary per cell",
         "",
         _table(["cell", "recorded", "finished", "failed", f"median test {d['metric']}", f"best test {d['metric']}",
-                "median s/trial", "median parameters"], _summary_rows(results, cells, d["mode"])),
+                "median s/trial", "median CPU s/trial", "median parameters"], _summary_rows(results, d["cells"], d["mode"])),
         "",
         "![test score per cell](boxplots.png)",
         "",
@@ -133,7 +135,8 @@ def _markdown(d, results, cells, baseline, alpha, top, tests, importance):
         "",
     ]
     if tests:
-        head = ["cell", "n", "mean", f"{baseline} mean", "difference", "t", "p", "p (Holm)", f"verdict (α = {alpha:g})"]
+        head = ["cell", "n", "mean", f"{baseline} mean", "difference", "t", "p", "p (Holm)",
+                f"verdict (α = {alpha:g})"]
         lines += [f"Each variant's test {d['metric']} against `{baseline}`'s, two-sided Welch's t-test "
                   f"(scipy.stats.ttest_ind, equal_var=False), p-values corrected with Holm's method over the "
                   f"{len(tests['all'])} variants.", "",
@@ -155,8 +158,8 @@ def _markdown(d, results, cells, baseline, alpha, top, tests, importance):
 
 def _results_csv(path, results):
     fields = ["trial_id", "cell", "index", "seed", "hidden_size", "lr", "momentum", "input_noise", "status",
-              "metric", "val", "test", "best_epoch", "epochs", "stopped_early", "seconds", "n_params", "cell_params",
-              "worker", "reason", "command"]
+              "metric", "val", "test", "best_epoch", "epochs", "stopped_early", "seconds", "cpu_seconds", "n_params",
+              "cell_params", "worker", "reason", "command"]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

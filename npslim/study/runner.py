@@ -97,12 +97,13 @@ def run_trial(trial, setup):
     ``setup``: {"task", "task_options", "training"} of the study.  The record holds the trial's
     configuration, "status" ("ok" or "failed") and "reason", the task "metric", "val" (its best
     validation value), "test" (the test value of that epoch), "best_epoch", "epochs",
-    "stopped_early", "seconds" (wall time of the whole trial), "n_params", "cell_params",
+    "stopped_early", "seconds" (wall time of the whole trial), "cpu_seconds" (its CPU time), "n_params",
+    "cell_params",
     "history", "worker" (host:pid) and "command" (the ``npslim train`` line that repeats it)."""
     from threadpoolctl import threadpool_limits
 
     from ..train import TrainingDiverged
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     record = dict(trial, status="ok", reason=None, worker=f"{socket.gethostname()}:{os.getpid()}",
                   command=rerun_command(trial, setup))
     trainer = None
@@ -115,6 +116,7 @@ def run_trial(trial, setup):
         except Exception as exc:                                  # a failed trial is a result, not a retry
             record.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
     record["seconds"] = time.perf_counter() - start
+    record["cpu_seconds"] = time.process_time() - cpu        # this worker's CPU time: the cost on a free core
     if trainer is not None:
         record.update(_outcome(trainer))
     return record
