@@ -1,4 +1,4 @@
 """npslim: recurrent cells written from scratch in NumPy, with hand-derived backward passes."""
-from . import backend, cells, compress, gradcheck, inspect, interop, layers, losses, model, optim, tasks  # noqa: F401
+from . import backend, cells, compress, gradcheck, inspect, interop, layers, losses, model, optim, reference, tasks  # noqa: F401
 
 __version__ = "0.1.0"
