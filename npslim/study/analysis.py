@@ -22,7 +22,8 @@ and to each pair (the remainder: higher interactions).  This uses Optuna's imple
 parameters on the scale they were drawn on (log for log-uniform ones: the forest sees ln lr,
 ln n and ln(1 − momentum)), which Optuna's public evaluator does not do; the pair terms are
 V(i, j) − V(i) − V(j) over the total variance, from the same trees.  "Pooled" adds the cell
-as a categorical parameter and fits all cells' trials together.
+as a categorical parameter and fits all cells' trials together (pairs: hyperparameters only; a
+categorical's one-hot columns would multiply the marginal's grid by 2 per cell).
 """
 from __future__ import annotations
 
@@ -141,7 +142,8 @@ def _fanova_fit(rows, dists, seed, n_trees):
     single = {n: forest.get_importance(k)[0] for k, n in enumerate(names)}      # V(i) / V, mean over trees
     pairs = {}
     columns = trans.column_to_encoded_columns
-    for (a, na), (b, nb) in itertools.combinations(enumerate(names), 2):
+    searched = [(k, n) for k, n in enumerate(names) if n != "cell"]     # pairs of hyperparameters only
+    for (a, na), (b, nb) in itertools.combinations(searched, 2):
         both = np.concatenate([columns[a], columns[b]])
         fractions = [(tree.get_marginal_variance(both) - forest._variances[a][k] - forest._variances[b][k])
                      / tree.variance for k, tree in enumerate(forest._trees) if tree.variance > 0]
