@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 
@@ -90,7 +91,8 @@ def welch(results, baseline="lstm", *, mode, top=None, alpha=0.05):
             rows.append({"cell": cell, "n": len(s), "mean": float(np.mean(s)) if len(s) else math.nan,
                          "baseline_mean": float(base.mean()), "diff": math.nan, "t": math.nan, "p": math.nan})
             continue
-        with np.errstate(all="ignore"):                  # identical scores: t is nan, reported as such
+        with np.errstate(all="ignore"), warnings.catch_warnings():   # (nearly) identical scores: t may be nan
+            warnings.simplefilter("ignore", RuntimeWarning)
             t, p = stats.ttest_ind(s, base, equal_var=False)
         rows.append({"cell": cell, "n": len(s), "mean": float(s.mean()), "baseline_mean": float(base.mean()),
                      "diff": float(s.mean() - base.mean()), "t": float(t), "p": float(p)})
