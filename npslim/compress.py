@@ -1,4 +1,4 @@
-"""Compressing the gate weights of a trained cell (Li et al. 2018, paper 003, section 4.3).
+"""Compressing the gate weights of a trained cell (Li et al. 2018, section 4.3).
 
 Paper 003 measures how sensitive a model is to compressing "the parameters of the input and
 forget gates".  Each function here applies one compression to the input- and forget-gate WEIGHT
@@ -23,10 +23,9 @@ r = 0.5, c = 1.0 (translation); rank 64/128 and 16/32.
 """
 from __future__ import annotations
 
-import numbers
 
 from . import backend
-from .cells.binary import _positive_float
+from .validate import integer, number
 
 GATE_MATRICES = ("W_i", "W_f", "R_i", "R_f")
 
@@ -63,22 +62,20 @@ def _compress(cell, transform):
 
 def round_r(cell, r):
     """A new cell whose input/forget-gate matrices are rounded to multiples of r: round(x / r) · r."""
-    r = _positive_float("r", r)
+    r = number("r", r, low=0.0, low_open=True)
     return _compress(cell, lambda name, x: backend.xp_of(x).rint(x / r) * r)
 
 
 def clip_c(cell, c):
     """A new cell whose input/forget-gate matrices are clipped to [−c, c]."""
-    c = _positive_float("c", c)
+    c = number("c", c, low=0.0, low_open=True)
     return _compress(cell, lambda name, x: backend.xp_of(x).clip(x, -c, c))
 
 
 def low_rank(cell, k):
     """A new cell whose input/forget-gate matrices are replaced by their rank-k truncated SVD,
     U[:, :k] diag(s[:k]) Vᵀ[:k]; needs 1 <= k <= min(shape) for every such matrix."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k: expected a positive integer rank, got {k!r}")
-    k = int(k)
+    k = integer("k", k, 1, "rank")
     for name in gate_matrices(cell):
         shape = tuple(cell.params[name].shape)
         if k > min(shape):

@@ -2,8 +2,8 @@
 
     gates = npslim.inspect.gates(cell, X)     # {"i": (T, B, n), "f": ..., "o": ...}
 
-These are the arrays behind the gate histograms and per-step heat maps of Li et al.
-(file 003, figures 1, 3 and 4).  Nothing is recomputed: the forward pass already keeps
+These are the arrays behind the gate histograms and per-step heat maps of Li et al. 2018
+(figures 1, 3 and 4).  Nothing is recomputed: the forward pass already keeps
 every activation for its backward pass, and this hands them out (as host NumPy arrays).
 """
 from __future__ import annotations

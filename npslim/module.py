@@ -22,6 +22,9 @@ from . import backend
 class Module:
     """Parameters, gradients, modes and input checks, shared by cells and layers."""
 
+    #: the attributes that hold a random generator (a checkpoint saves their states)
+    GENERATORS = ("_host_rng",)
+
     def __init__(self, *, seed=0, dtype="float32"):
         self.dtype = backend.resolve_dtype(dtype)
         self.seed = seed
@@ -49,17 +52,29 @@ class Module:
         return value
 
     def zero_grad(self):
-        """Set every gradient to zero (in place)."""
-        for g in self.grads.values():
+        """Set every gradient to zero (in place): one fill per stored array, then the children's."""
+        for g in self._grad_storage.values():
             g.fill(0)
+        for child in self.children().values():
+            child.zero_grad()
 
     def num_params(self):
         """Number of trainable scalars (each stored once: views partition their storage)."""
         return int(sum(int(p.size) for p in self.params.values()))
 
     def children(self):
-        """Sub-parts, name -> part (containers only)."""
+        """Sub-parts, name -> part (containers only).  Modes, ``zero_grad``, ``noise_frozen`` and the
+        trainer's search for random generators go through it."""
         return {}
+
+    def child_key(self, name):
+        """The path segment of child ``name`` in checkpoint keys (the attribute that holds it)."""
+        return name
+
+    def generators(self):
+        """This part's own random generators, attribute -> Generator (None while not yet drawn), for
+        checkpoints: the host generator of initialisation, and every attribute in ``GENERATORS``."""
+        return {attr: getattr(self, attr) for attr in self.GENERATORS if hasattr(self, attr)}
 
     # ------------------------------------------------------------------ modes
     def train(self):

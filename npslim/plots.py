@@ -75,8 +75,8 @@ def _cell_of(model):
     if hasattr(model, "gate_activations"):
         return model
     from .layers import Recurrent
-    from .train import _all_layers
-    layers = _all_layers(model) if hasattr(model, "layers") else [model]
+    from .training.models import all_layers
+    layers = all_layers(model) if hasattr(model, "layers") else [model]
     for layer in layers:
         if isinstance(layer, Recurrent):
             return layer.cell
@@ -99,7 +99,7 @@ def gate_values(model, X):
 
 def plot_gate_histograms(model, X, path, bins=50, title=None):
     """One histogram per gate of the activations of the model's recurrent cell over every step,
-    sequence and unit of ``X`` (T, B, m) (Li et al., file 003, figure 1: how binary are the gates?).
+    sequence and unit of ``X`` (T, B, m) (Li et al. 2018, figure 1: how binary are the gates?).
     Writes a PNG and returns the path; returns None (and writes nothing) for a cell without gates."""
     values = gate_values(model, X)
     if not values:

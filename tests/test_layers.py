@@ -436,7 +436,7 @@ def test_bad_arrays_are_refused_by_name():
 
 
 def test_bad_construction_is_refused_by_name():
-    with pytest.raises(ValueError, match="p: expected a drop probability"):
+    with pytest.raises(ValueError, match=r"p: expected a finite number >= 0.0 and < 1.0 \(the drop probability\), got 1.0"):
         Dropout(1.0)
     with pytest.raises(ValueError, match="vocab: expected a positive integer"):
         Embedding(0, 3)

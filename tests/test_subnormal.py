@@ -1,5 +1,5 @@
 """Subnormal deltas (issue 4): every backward loop flushes carried deltas below the smallest normal
-float to zero (npslim.cells.base.SubnormalFlush), so long sequences with the loss on the last
+float to zero (npslim.cells.subnormal.SubnormalFlush), so long sequences with the loss on the last
 step stay fast.  The flush must remove the subnormals and change nothing else."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 import npslim
 from npslim import backend
-from npslim.cells.base import SubnormalFlush
+from npslim.cells.subnormal import SubnormalFlush
 from npslim.gradcheck import check_cell
 
 numpy_only = pytest.mark.skipif(backend.get_backend() != "numpy", reason="the flush runs on NumPy only")

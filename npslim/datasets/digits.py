@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import check_split, register
+from ._registry import check_split, register
 from .mnist import image_sequences
 
 N_TRAIN = 1437

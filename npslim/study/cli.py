@@ -70,7 +70,7 @@ def add_parser(subparsers):
 
 
 def cmd_study(args):
-    from .. import cli as main_cli
+    from ..runs import parse_options
     from .runner import make_definition, run_study
     if args.resume and args.out:
         raise SystemExit("--resume: give either --resume DIR or --out DIR, not both")
@@ -80,7 +80,7 @@ def cmd_study(args):
     try:
         definition = None
         if not args.resume:
-            options = main_cli._parse_options(args.task_option)
+            options = parse_options(args.task_option)
             options.update({k: v for k, v in (("n_train", args.limit), ("n_test", args.limit_test)) if v is not None})
             space = _space(args.space)
             definition = make_definition(args.task, args.cells, args.trials, seed=args.seed, space=space,

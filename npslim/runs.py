@@ -1,0 +1,396 @@
+"""Runs of ``npslim train`` and ``npslim compare``: the run folder, the models and trainers built from
+the parsed options, training, resuming, and what a run writes (config.json, history, curves, gate
+histograms, results).  :mod:`npslim.cli` parses the command line and hands the options here.
+
+    folder/config.json      the command, the task and its options, the cells, the trainer's settings
+    folder/history.json     one record per epoch (compare: per cell), history.csv the same as a table
+    folder/curves.png       loss and metric per epoch; gates.png: gate histograms on test sequences
+    folder/checkpoint.npz   the last epoch (``npslim train --resume folder``), best.npz the best one
+                            (chosen on the validation split by default); compare: one subfolder per cell,
+                            continued together by ``npslim compare --resume folder``
+    folder/results.txt      compare: the table it printed; results.json the same rows
+
+Reading a run folder back (the model, task, history) is :mod:`npslim.runs_io`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from . import cells as cell_registry
+from . import tasks
+from .files import write_json_atomic, write_text_atomic
+from .runs_io import selected_on
+
+__all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "parse_options", "task_options",
+           "blas_threads", "threads_of", "train", "compare"]
+
+#: the defaults of ``npslim train`` and ``npslim compare``; the per-task ones (hidden size, epochs,
+#: batch size, learning rate, TBPTT window) come from :func:`npslim.tasks.training_defaults`
+TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", optimizer="adam", clip=5.0,
+                      schedule="none", patience=None, val_fraction=0.1, seed=0, dtype="float32", threads=1,
+                      **tasks.TRAINING_DEFAULTS)
+#: the options a task's training defaults set (each is None on the command line unless given)
+PER_TASK = tuple(tasks.TRAINING_DEFAULTS)
+
+
+def task_defaults(task):
+    """The training defaults of ``task``: TRAIN_DEFAULTS updated by the task's own."""
+    return dict(TRAIN_DEFAULTS, **tasks.training_defaults(task))
+
+
+def resolve_defaults(args):
+    """Fill the per-task options left out on the command line from the task's defaults."""
+    d = task_defaults(args.task)
+    for key in PER_TASK:
+        if getattr(args, key) is None:
+            setattr(args, key, d[key])
+    if args.tbptt == 0:                     # --tbptt 0: full BPTT, also where the task's default is a window
+        args.tbptt = None
+    return args
+
+
+def parse_options(pairs):
+    """['proj_size=4', 'tau=0.5'] -> {'proj_size': 4, 'tau': 0.5} (a dict passes through)"""
+    if isinstance(pairs, dict):
+        return dict(pairs)
+    options = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"--option: expected KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        else:
+            value = {"true": True, "false": False}.get(value.lower(), value)
+        options[key] = value
+    return options
+
+
+def task_options(args):
+    """--task-option pairs, with --limit / --limit-test as the task's n_train / n_test."""
+    options = parse_options(args.task_option)
+    accepted = tasks.options(args.task)
+    for flag, dest, key in (("--limit", "limit", "n_train"), ("--limit-test", "limit_test", "n_test")):
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if key not in accepted:
+            raise SystemExit(f"{flag}: task {args.task!r} has a fixed size (it takes {sorted(accepted) or 'no options'})")
+        options[key] = value
+    return options
+
+
+def _make_task(name, seed, options):
+    """tasks.make, with a missing dataset reported as the datasets package words it (how to fetch it)."""
+    from .datasets import DataNotFound
+    try:
+        return tasks.make(name, seed=seed, **options)
+    except DataNotFound as exc:
+        raise SystemExit(f"task {name!r}: {exc}")
+
+
+def _describe(task, args):
+    """One line: the task's size and shapes and the training settings."""
+    inputs = (f"token ids, vocabulary {task.vocab_size}, embedding {task.embed_size}" if task.tokens
+              else f"m = {task.input_size}")
+    return (f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
+            f"{inputs}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
+            f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}"
+            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}")
+
+
+def _run_folder(out, task, cells):
+    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created.  A folder that already
+    holds a run is refused: a new run never overwrites what an earlier one saved."""
+    if out:
+        folder = Path(out)
+        held = [name for name in ("config.json", "checkpoint.npz", "best.npz", "results.json")
+                if (folder / name).exists()]
+        if held:
+            raise SystemExit(f"--out: {folder} already holds a run ({', '.join(held)}); choose another folder, "
+                             f"or continue that run with: npslim train --resume {folder}")
+    else:
+        base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{'-'.join(cells)}"
+        folder, k = base, 1
+        while folder.exists():
+            k += 1
+            folder = base.with_name(f"{base.name}-{k}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cell_options(name, options):
+    """The options of ``options`` that cell ``name`` accepts."""
+    import inspect
+    accepted = inspect.signature(cell_registry.get(name).__init__).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def _build(args, task, cell, folder, desc=None):
+    """The model and the trainer of one cell, from the parsed options."""
+    from .train import Trainer, build_model
+    model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
+                        input_noise=args.input_noise, **_cell_options(cell, parse_options(args.option)))
+    trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
+                      optimizer_options=parse_options(args.optimizer_option), clip=args.clip,
+                      schedule=args.schedule, schedule_options=parse_options(args.schedule_option),
+                      batch_size=args.batch_size, patience=args.patience, monitor=args.monitor,
+                      val_fraction=args.val_fraction, tbptt=args.tbptt, seed=args.seed, out=folder,
+                      progress=not args.no_progress, desc=desc or cell)
+    return model, trainer
+
+
+def _config(args, command, cells, task, trainers):
+    from . import __version__
+    import numpy as np
+    from .backend import get_backend
+    return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
+            "cells": cells, "cell_options": parse_options(args.option), "hidden_size": args.hidden_size,
+            "epochs": args.epochs, "input_noise": args.input_noise,
+            "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
+            "trainer": next(iter(trainers.values())).config() if trainers else None,
+            "parameters": {c: t.model.num_params() for c, t in trainers.items()},
+            "versions": {"npslim": __version__, "numpy": np.__version__, "python": platform.python_version()},
+            "backend": get_backend()}
+
+
+def _fit(trainer, epochs):
+    """Train; returns None or the TrainingDiverged message."""
+    from .train import TrainingDiverged
+    try:
+        trainer.fit(epochs)
+    except TrainingDiverged as exc:
+        return str(exc)
+    return None
+
+
+def _summary(trainer):
+    """One row of the results: parameters, seconds per epoch, best and final monitored metric."""
+    hist = trainer.history
+    cell = next(layer for layer in trainer.model.layers.values() if hasattr(layer, "cell")).cell
+    return {"cell": cell.name, "cell_params": cell.num_params(), "params": trainer.model.num_params(),
+            "epochs": len(hist),
+            "seconds_per_epoch": sum(r["seconds"] for r in hist) / len(hist) if hist else float("nan"),
+            "monitor": trainer.monitor, "best": trainer.best["value"], "best_epoch": trainer.best["epoch"],
+            "final": hist[-1][trainer.monitor] if hist else None,
+            "best_test": _best_test(trainer), "selected_on": selected_on(trainer.monitor),
+            "stopped_early": trainer.stopped_early}
+
+
+def _best_test(trainer):
+    """The test metric at the best epoch (the one chosen on ``trainer.monitor``)."""
+    epoch = trainer.best["epoch"]
+    return None if epoch is None else trainer.history[epoch - 1].get(f"test_{trainer.task.metric}")
+
+
+def _selection_note(monitor):
+    """How the best epoch was chosen, in words; a choice made on the test split is flagged."""
+    where = selected_on(monitor)
+    if where == "test":
+        return (f"best epoch chosen on {monitor}, the TEST split itself (--val-fraction 0): the test score at "
+                f"that epoch is an optimistic estimate")
+    return f"best epoch chosen on {monitor} ({where} split)"
+
+
+def _plots(folder, trainer, name="gates.png"):
+    from .plots import plot_gate_histograms
+    from .train import cell_inputs
+    X = cell_inputs(trainer.model, trainer.task.X_test[:, :256])        # token ids: their embeddings
+    return plot_gate_histograms(trainer.model, X, Path(folder) / name,
+                                title=f"{trainer.desc}: gate activations on {X.shape[1]} test sequences")
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Limit the BLAS thread pool to ``n`` threads inside the block (0: leave it alone)."""
+    if not n:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:          # scikit-learn brings it; without it the library default stays
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def threads_of(args):
+    """The BLAS threads of a train or compare run: --threads, or with --resume the run's own (the same
+    reduction order, the same bits)."""
+    if args.resume:
+        config = Path(args.resume) / "config.json"
+        return json.loads(config.read_text()).get("threads", args.threads) if config.exists() else args.threads
+    return args.threads
+
+
+def train(args):
+    if args.resume:
+        return _resume(args)
+    if args.cell not in cell_registry.names():
+        raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
+    resolve_defaults(args)
+    task = _make_task(args.task, args.seed, task_options(args))
+    folder = _run_folder(args.out, args.task, [args.cell])
+    print(f"run folder: {folder}", flush=True)
+    print(_describe(task, args), flush=True)
+    model, trainer = _build(args, task, args.cell, folder)
+    write_json_atomic(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
+    return _finish_train(args, folder, trainer)
+
+
+def _finish_train(args, folder, trainer):
+    from .plots import plot_curves
+    from .train import write_history
+    print(f"{trainer.desc} on {trainer.task.name}: {trainer.model.num_params():,} parameters "
+          f"(cell {_summary(trainer)['cell_params']:,}), {args.epochs} epochs", flush=True)
+    failure = _fit(trainer, args.epochs)
+    write_history(folder, trainer.history)
+    if trainer.history:
+        plot_curves(trainer.history, folder / "curves.png", metric=trainer.task.metric,
+                    title=f"{trainer.desc} on {trainer.task.name}")
+    if failure is None:
+        _plots(folder, trainer)
+    s = _summary(trainer)
+    if trainer.history:
+        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}"
+              + (f" (test {trainer.task.metric} there {s['best_test']:.4f})" if s["best_test"] is not None
+                 and not s["monitor"].startswith("test_") else "")
+              + f"; final {s['final']:.4f}; {s['seconds_per_epoch']:.2f} s per epoch"
+              + ("; stopped early" if s["stopped_early"] else ""))
+        print(_selection_note(s["monitor"]))
+    if failure:
+        print(failure, file=sys.stderr)
+    print(f"wrote {folder}")
+    return 1 if failure else 0
+
+
+def _saved_args(args, command):
+    """(folder, config, the run's own options, task) of the run in --resume DIR, made by ``command``."""
+    folder = Path(args.resume)
+    if not (folder / "config.json").exists():
+        raise SystemExit(f"--resume: expected a {command} run folder with config.json, got {folder}")
+    config = json.loads((folder / "config.json").read_text())
+    if config["command"] != command:
+        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; resume it with "
+                         f"npslim {config['command']} --resume {folder}")
+    if command == "train" and not (folder / "checkpoint.npz").exists():
+        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
+    t = config["trainer"]
+    saved = argparse.Namespace(
+        task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
+        option=config["cell_options"], optimizer=t["optimizer"], lr=t["lr"], optimizer_option=t["optimizer_options"],
+        clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
+        batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
+        tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        input_noise=config.get("input_noise", 0.0),
+        epochs=args.epochs if args.epochs is not None else config["epochs"])
+    return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
+
+
+def _load_checkpoint(trainer, path):
+    """trainer.load_checkpoint, a corrupt file reported in one line."""
+    from .model_io import CorruptFile
+    try:
+        trainer.load_checkpoint(path)
+    except CorruptFile as exc:
+        raise SystemExit(f"--resume: {exc}") from None
+
+
+def _resume(args):
+    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+    folder, config, saved, task = _saved_args(args, "train")
+    cell = config["cells"][0]
+    model, trainer = _build(saved, task, cell, folder)
+    _load_checkpoint(trainer, folder / "checkpoint.npz")
+    print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
+    return _finish_train(saved, folder, trainer)
+
+
+def compare(args):
+    if args.resume:
+        return _compare_cells(*_resume_compare(args))
+    asked = [c.strip() for c in args.cells.split(",") if c.strip()]
+    cells = [c for c in asked if c in cell_registry.names()]
+    skipped = [c for c in asked if c not in cells]
+    if skipped:
+        print(f"skipped (not registered): {', '.join(skipped)}; registered cells: {', '.join(cell_registry.names())}",
+              flush=True)
+    if not cells:
+        raise SystemExit("--cells: none of the given cells is registered")
+    resolve_defaults(args)
+    task = _make_task(args.task, args.seed, task_options(args))
+    folder = _run_folder(args.out, args.task, cells)
+    print(f"run folder: {folder}", flush=True)
+    print(_describe(task, args), flush=True)
+    trainers = {}
+    for cell in cells:
+        _, trainers[cell] = _build(args, task, cell, folder / cell)
+    write_json_atomic(folder / "config.json", _config(args, "compare", cells, task, trainers))
+    return _compare_cells(args, folder, task, cells, trainers)
+
+
+def _resume_compare(args):
+    """The settings, task and trainers of the compare run in --resume DIR, each cell restored from its
+    checkpoint.npz (a cell without one starts from scratch; a finished one trains no more)."""
+    folder, config, saved, task = _saved_args(args, "compare")
+    cells, trainers = config["cells"], {}
+    for cell in cells:
+        _, trainers[cell] = _build(saved, task, cell, folder / cell)
+        checkpoint = folder / cell / "checkpoint.npz"
+        if checkpoint.exists():
+            _load_checkpoint(trainers[cell], checkpoint)
+    print(f"run folder: {folder} (resumed: " + ", ".join(f"{c} after epoch {t.epoch}" for c, t in trainers.items())
+          + f"; training to epoch {saved.epochs})", flush=True)
+    return saved, folder, task, cells, trainers
+
+
+def _compare_cells(args, folder, task, cells, trainers):
+    """Train every cell in turn, then write the histories, the figure and the results table."""
+    from .plots import plot_curves
+    from .train import write_history
+    failures = {}
+    start = time.perf_counter()
+    for cell, trainer in trainers.items():
+        failures[cell] = _fit(trainer, args.epochs)
+        s = _summary(trainer)
+        line = (f"{cell}: test {task.metric} at the best epoch {s['best_test']:.4f}, "
+                f"{s['seconds_per_epoch']:.3f} s per epoch" if trainer.history else f"{cell}: no epoch completed")
+        print(line + (f"  [{failures[cell]}]" if failures[cell] else ""), flush=True)
+        if failures[cell] is None:
+            _plots(folder / cell, trainer)
+    histories = {cell: t.history for cell, t in trainers.items()}
+    write_history(folder, histories)
+    plot_curves(histories, folder / "curves.png", metric=task.metric,
+                title=f"{', '.join(cells)} on {task.name} (hidden size {args.hidden_size})")
+    rows = [_summary(t) for t in trainers.values()]
+    table = _table(rows, task.metric, failures) + "\n" + _selection_note(next(iter(trainers.values())).monitor)
+    write_text_atomic(folder / "results.txt", table + "\n")
+    write_json_atomic(folder / "results.json", rows)
+    print()
+    print(table)
+    print(f"\ntotal {time.perf_counter() - start:.1f} s; wrote {folder} (config.json, history.json, history.csv, "
+          f"curves.png, results.txt, and per cell: checkpoint.npz, best.npz, gates.png)")
+    return 1 if any(failures.values()) else 0
+
+
+def _table(rows, metric, failures):
+    best = f"test {metric} at best epoch"
+    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>24} {'best epoch':>10}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        score = "diverged" if failures.get(r["cell"]) and r["best_test"] is None else \
+            (f"{r['best_test']:.4f}" if r["best_test"] is not None else "-")
+        lines.append(f"{r['cell']:<10} {r['params']:>10,} {r['cell_params']:>8,} {r['seconds_per_epoch']:>8.3f} "
+                     f"{score:>24} {r['best_epoch'] if r['best_epoch'] is not None else '-':>10}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Argument checks, one each: every error is one line naming the argument, what was expected and
+what was given (``"batch_size: expected a positive integer, got 0"``).
+
+    n = integer("hidden_size", hidden_size, 1)                 # an int (not a bool) >= 1, as int
+    lr = number("lr", lr, low=0.0, low_open=True)               # a finite real (not a bool) > 0, as float
+    nesterov = flag("nesterov", nesterov)                       # True or False
+    mode = choice("mode", mode, ("min", "max"))
+
+A bool is refused where a number is expected (``True`` is an ``int`` to Python, never a size or a
+rate to npslim); NumPy integer and floating scalars are accepted.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["integer", "number", "flag", "choice", "NotANumber"]
+
+
+class NotANumber(TypeError, ValueError):
+    """A number was expected and something else was given: a TypeError, and a ValueError too, as
+    every bad value given for a number is (so ``except ValueError`` catches all of them)."""
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def integer(arg, value, minimum=None, what=""):
+    """``value`` as a Python int, refusing bools, non-integers and values below ``minimum``
+    (ValueError).  ``what`` is added to the expectation ("rank", "(steps per window)")."""
+    if _is_bool(value) or not isinstance(value, numbers.Integral) or (minimum is not None and value < minimum):
+        if minimum == 1:
+            expected = "a positive integer"
+        elif minimum is None:
+            expected = "an integer"
+        else:
+            expected = f"an integer >= {minimum}"
+        raise ValueError(f"{arg}: expected {expected}{' ' + what if what else ''}, got {value!r}")
+    return int(value)
+
+
+def number(arg, value, low=None, high=None, low_open=False, high_open=False, what=""):
+    """``value`` as a finite Python float inside the given bounds (``low_open``: > low, else >= low;
+    the same for ``high``).  :class:`NotANumber` for a non-number (or a bool), a ValueError out of bounds;
+    ``what`` is added to the expectation ("(the drop probability)")."""
+    lo = "" if low is None else (f" > {low}" if low_open else f" >= {low}")
+    hi = "" if high is None else (f" < {high}" if high_open else f" <= {high}")
+    bounds = lo + ("" if not (lo and hi) else " and") + hi
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise NotANumber(f"{arg}: expected a finite number{bounds}{' ' + what if what else ''}, "
+                         f"got {type(value).__name__} {value!r}")
+    value = float(value)
+    if (not math.isfinite(value)
+            or (low is not None and (value <= low if low_open else value < low))
+            or (high is not None and (value >= high if high_open else value > high))):
+        raise ValueError(f"{arg}: expected a finite number{bounds}{' ' + what if what else ''}, got {value!r}")
+    return value
+
+
+def flag(arg, value):
+    """``value`` as a Python bool; only True, False (and NumPy bools) are accepted."""
+    if not _is_bool(value):
+        raise TypeError(f"{arg}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def choice(arg, value, choices):
+    """``value`` itself when it is one of ``choices``; else a ValueError listing them."""
+    if value not in tuple(choices):
+        raise ValueError(f"{arg}: expected one of {tuple(choices)}, got {value!r}")
+    return value
