@@ -26,14 +26,16 @@ defaults are the vanilla cell.  vᵗ = h(cᵗ) ⊙ oᵗ is the block output befo
     before the loop     _fill_preactivations(X, S)    āᵗ = W xᵗ + b, every step in one product
                                                       [slim: fewer blocks; lstm3; flstm, glstm; sharpened: τ, g2lstm: noise]
                         _forward_loop, _backward_loop  the _Loop of one call (buffers, Rᵀ, …)
+                        _derivatives(S, Hc)           g'(z̄ᵗ), σ'(⋆̄ᵗ) (joint σ gates), h'(cᵗ) of every step, one call each
     per step, forward   _recurrent_forward            āᵗ += R yᵗ⁻¹          [lstm_c6, flstm, glstm; fgr + R_g [i f o]ᵗ⁻¹; slim: R's blocks]
-                        _step_forward                 zᵗ, iᵗ, fᵗ, cᵗ, oᵗ, vᵗ through the hooks
+                        _step_forward                 zᵗ, [i f o]ᵗ in one σ call (SIGMOID_GATES without peephole),
+                                                      iᵗ, fᵗ, cᵗ, oᵗ, vᵗ through the hooks
                         g, input_gate, forget_gate, output_gate, h
                                                       [niaf, noaf; nig, nfg, nog, cifg; lstm3, lstm6; sharpened, g2lstm]
                         _output_forward               yᵗ = vᵗ (in place)    [lstmp: yᵗ = P vᵗ; fgr: keeps [i f o]ᵗ]
     per step, backward  _output_backward              δvᵗ = δyᵗ             [lstmp: Pᵀ δyᵗ; fgr: δ[i f o]ᵗ into d]
                         _step_backward                δōᵗ, δcᵗ, δīᵗ, δf̄ᵗ, δz̄ᵗ through the hooks
-                        output_gate_backward, input_gate_backward, forget_gate_backward, g.grad, h.grad
+                        output_gate_backward, input_gate_backward, forget_gate_backward (σ' of a joint gate: D[t])
                                                       [the forward's overriders of the gates; fgr]
                         _recurrent_backward           δyᵗ⁻¹ = Rᵀ δāᵗ        [lstm_c6, flstm, glstm; fgr + R_gᵀ δ[ī f̄ ō]ᵗ; slim: R's blocks]
     after the loop      _weight_grads(cache, dA, loop)  δW, δR, δb, δp, one product each; returns δX
