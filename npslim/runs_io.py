@@ -118,7 +118,8 @@ def _rebuild(config, cell, d):
     t = config["trainer"]
     task = tasks.make(config["task"], seed=t["seed"], **config["task_options"])
     options = cell_options_for(config["cells"], config["cell_options"])[cell]
-    model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"], **options)
+    model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"],
+                        input_noise=config.get("input_noise", 0.0), **options)
     params = {k[len("model/"):]: v for k, v in d.items() if k.startswith("model/")}
     model_io.check_finite(params, "checkpoint")
     return model.load_state_dict(params).eval()
