@@ -122,3 +122,39 @@ def test_cli_recipe_sets_what_the_command_line_leaves_out(tmp_path, capsys):
     assert history[1]["lr"] == pytest.approx(1e-3 * math.exp(history[0]["train_loss"]), rel=1e-9)
     with pytest.raises(SystemExit, match="recipe"):
         cli.main(["train", "--recipe", "lu-salem-2017-mnist-rows", "--task", "imdb"])
+
+
+# ---------------------------------------------------------------------------- the gate function option
+@pytest.mark.parametrize("name,options", [("lstm", {}), ("lstm", {"peepholes": False}), ("lstm1", {}),
+                                          ("lstm2", {}), ("lstm3", {})])
+def test_hard_sigmoid_gates_are_gradient_checked_away_from_the_kinks(name, options):
+    """σ = clip(0.2x + 0.5, 0, 1) in the gates: the backward pass (σ' = 0.2 inside (0, 1), 0 outside,
+    from the gate value) against finite differences, with weights large enough that some gates
+    saturate, and no pre-activation within reach of a kink (x = ±2.5) for the stencil."""
+    from npslim import cells
+    from npslim.gradcheck import check_cell
+    cell = cells.make(name, input_size=4, hidden_size=6, seed=0, dtype="float64", gate="hard_sigmoid", **options)
+    assert cell.options()["gate"] == "hard_sigmoid"
+    for key, p in cell.params.items():
+        p *= 4.0 if key.startswith(("W", "R")) else 1.0                    # saturate some gates
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((5, 3, 4))
+    _, _, cache = cell.forward(X, tuple(0.5 * rng.standard_normal((3, 6)) for _ in range(2)))
+    values = np.concatenate([g.ravel() for g in cell.gate_activations(cache).values()])
+    inside = (values > 0) & (values < 1)
+    assert np.all(~inside | ((values > 1e-4) & (values < 1 - 1e-4)))       # 5e-4 or more from a kink
+    if name != "lstm3":                                                     # lstm3's gates are σ(b), inside
+        assert 0 < inside.mean() < 1                                        # both pieces exercised
+    errors = check_cell(cell, T=5, B=3, seed=5)
+    assert max(errors.values()) < 1e-6, errors                            # npslim gradcheck's pass mark
+
+
+def test_gate_option_is_refused_where_the_cell_writes_sigmoid_itself():
+    from npslim import cells
+    from npslim.activations import HARD_SIGMOID
+    x = np.array([-3.0, -2.5, 0.0, 1.0, 2.5, 3.0])
+    np.testing.assert_allclose(HARD_SIGMOID.forward(x, np.empty_like(x)), np.clip(0.2 * x + 0.5, 0, 1))
+    with pytest.raises(ValueError, match="gate: expected one of"):
+        cells.make("cifg", input_size=3, hidden_size=4, gate="hard_sigmoid")
+    with pytest.raises(ValueError, match="gate"):
+        cells.make("lstm", input_size=3, hidden_size=4, gate="relu")
