@@ -82,13 +82,14 @@ class Recipe:
                     batch_size=self.batch_size, patience=self.patience, monitor=self.monitor,
                     val_fraction=self.val_fraction)
 
-    def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, cell_options=None,
-              hidden_size=None, init=None, **trainer_overrides):
+    def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, task=None,
+              cell_options=None, hidden_size=None, init=None, **trainer_overrides):
         """(task, model, trainer) of this recipe for ``cell`` (default: the first of ``cells``).
 
         ``n_train``/``n_test`` take seeded subsets of the data; ``task_options``, ``cell_options``
-        update the recipe's; ``hidden_size``, ``init`` and any Trainer keyword (``lr``, ``epochs``
-        is not one: pass it to ``fit``) replace the recipe's."""
+        update the recipe's; ``task``: a task built before (by an earlier ``setup``) to reuse
+        instead of loading the data again; ``hidden_size``, ``init`` and any Trainer keyword
+        (``lr``, ...; the epochs go to ``fit``) replace the recipe's."""
         from . import tasks
         from .initializers import initialize
         from .train import Trainer, build_model
@@ -98,7 +99,11 @@ class Recipe:
             topts["n_train"] = n_train
         if n_test is not None:
             topts["n_test"] = n_test
-        task = tasks.make(self.task, seed=seed, **topts)
+        if task is None:
+            task = tasks.make(self.task, seed=seed, **topts)
+        elif task.name != self.task or n_train is not None or n_test is not None or task_options:
+            raise ValueError(f"task: expected a {self.task!r} task built by an earlier setup and no n_train, "
+                             f"n_test or task_options with it, got {task.name!r}")
         model = build_model(task, cell, hidden_size or self.hidden_size, seed=seed,
                             **dict(self.options_for(cell), **(cell_options or {})))
         initialize(model, init or self.init, seed=seed)
