@@ -218,10 +218,10 @@ _GREFF_FAITHFUL = ("Greff et al. 2017: 200 random-search trials per variant and 
                    "Nesterov-style momentum; hidden size, learning rate, momentum and Gaussian input noise drawn from "
                    "search_space; early stopping on a validation set. ")
 _GREFF_DIFFERS = ("The settings here are one point of the search space (lr 1e-3, momentum 0.9, the task's hidden "
-                  "size) for a single run; npslim's study runner draws the trials. Gaussian input noise is not "
-                  "applied by this recipe (noise std 0, inside the paper's range; their finding: it did not help "
-                  "except a little on TIMIT). The validation split is 20% of the training split, patience 20 "
-                  "(npslim's choice; the paper's patience is not in RECIPES.md). npslim's initialisation.")
+                  "size) for a single run; a random search draws its trials from search_space. Online SGD (batch 1) "
+                  "as theirs. Gaussian input noise is not applied by this recipe (noise std 0, inside the paper's "
+                  "range; their finding: it did not help except a little on TIMIT). The validation split is 20% of "
+                  "the training split and the patience 20: npslim's choices. npslim's initialisation.")
 
 _add(Recipe(
     name="greff-2017-chorales", paper="Greff et al. 2017",
