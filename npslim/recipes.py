@@ -14,8 +14,8 @@ hidden size, the optimizer and its options, the learning-rate schedule, gradient
 initialisation scheme (:mod:`npslim.initializers`), the batch size, the epochs and early stopping
 (patience, and the history key it watches).  ``setup`` builds all three with any of them changed;
 on the command line every flag given explicitly wins over the recipe.  The settings come from
-the papers and, where public, the authors' code (``/work/shared/papers/RECIPES.md`` collects
-them); ``faithful`` says what the authors ran and ``differs`` what npslim does otherwise.
+the papers and, where public, the authors' code (named in each recipe); ``faithful`` says what
+the authors ran and ``differs`` what npslim does otherwise.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ __all__ = ["Recipe", "RECIPES", "names", "get", "KERAS_RMSPROP", "GREFF_SEARCH_S
 #: alpha (its ρ) is 0.99
 KERAS_RMSPROP = {"alpha": 0.9, "eps": 1e-8}
 
-#: Greff et al. 2017's random-search ranges (RECIPES.md; the study runner draws from this form):
+#: Greff et al. 2017's random-search ranges (in the form a study's search space takes):
 #: hidden size log-uniform in [20, 200], learning rate log-uniform in [1e-6, 1e-2], momentum
 #: 1 − a log-uniform sample in [0.01, 1], Gaussian input-noise std uniform in [0, 1]
 GREFF_SEARCH_SPACE = {
