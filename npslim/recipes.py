@@ -22,21 +22,16 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 
+from .study.space import GREFF_SPACE
+
 __all__ = ["Recipe", "RECIPES", "names", "get", "KERAS_RMSPROP", "GREFF_SEARCH_SPACE"]
 
 #: RMSprop as Keras 1 defines it (ρ = 0.9, ε = 1e-8, ε added to √v as torch does); torch's default
 #: alpha (its ρ) is 0.99
 KERAS_RMSPROP = {"alpha": 0.9, "eps": 1e-8}
 
-#: Greff et al. 2017's random-search ranges (in the form a study's search space takes):
-#: hidden size log-uniform in [20, 200], learning rate log-uniform in [1e-6, 1e-2], momentum
-#: 1 − a log-uniform sample in [0.01, 1], Gaussian input-noise std uniform in [0, 1]
-GREFF_SEARCH_SPACE = {
-    "hidden_size": {"dist": "int_loguniform", "low": 20, "high": 200},
-    "lr": {"dist": "loguniform", "low": 1e-6, "high": 1e-2},
-    "momentum": {"dist": "one_minus_loguniform", "low": 0.01, "high": 1.0},
-    "input_noise": {"dist": "uniform", "low": 0.0, "high": 1.0},
-}
+#: Greff et al. 2017's random-search ranges: the study runner's own (``npslim.study.GREFF_SPACE``)
+GREFF_SEARCH_SPACE = GREFF_SPACE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,10 +213,11 @@ _GREFF_FAITHFUL = ("Greff et al. 2017: 200 random-search trials per variant and 
                    "Nesterov-style momentum; hidden size, learning rate, momentum and Gaussian input noise drawn from "
                    "search_space; early stopping on a validation set. ")
 _GREFF_DIFFERS = ("The settings here are one point of the search space (lr 1e-3, momentum 0.9, the task's hidden "
-                  "size) for a single run; a random search draws its trials from search_space. Online SGD (batch 1) "
-                  "as theirs. Gaussian input noise is not applied by this recipe (noise std 0, inside the paper's "
-                  "range; their finding: it did not help except a little on TIMIT). The validation split is 20% of "
-                  "the training split and the patience 20: npslim's choices. npslim's initialisation.")
+                  "size) for a single run; a random search (npslim study) draws its trials from search_space. "
+                  "Online SGD (batch 1) as theirs. Gaussian input noise std 0 at this point (inside the paper's "
+                  "range; --input-noise sets it; their finding: it did not help except a little on TIMIT). The "
+                  "validation split is 20% of the training split and the patience 20: npslim's choices. npslim's "
+                  "initialisation.")
 
 _add(Recipe(
     name="greff-2017-chorales", paper="Greff et al. 2017",

@@ -186,7 +186,7 @@ def _build(args, task, cell, folder, desc=None):
     from .train import Trainer, build_model
     from .initializers import initialize
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
-                        **_cell_options(cell, parse_options(args.option)))
+                        input_noise=args.input_noise, **_cell_options(cell, parse_options(args.option)))
     initialize(model, getattr(args, "init", None) or "npslim", seed=args.seed)
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
                       optimizer_options=parse_options(args.optimizer_option), clip=args.clip,
@@ -204,7 +204,8 @@ def _config(args, command, cells, task, trainers):
     return {"command": command, "argv": sys.argv[1:], "recipe": getattr(args, "recipe", None),
             "init": getattr(args, "init", None) or "npslim", "task": args.task, "task_options": task.options,
             "cells": cells, "cell_options": parse_options(args.option), "hidden_size": args.hidden_size,
-            "epochs": args.epochs, "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
+            "epochs": args.epochs, "input_noise": args.input_noise,
+            "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
             "trainer": next(iter(trainers.values())).config() if trainers else None,
             "parameters": {c: t.model.num_params() for c, t in trainers.items()},
             "versions": {"npslim": __version__, "numpy": np.__version__, "python": platform.python_version()},
@@ -341,6 +342,7 @@ def _saved_args(args, command):
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
         init=config.get("init", "npslim"),
+        input_noise=config.get("input_noise", 0.0),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
     return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
 
