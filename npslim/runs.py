@@ -27,14 +27,20 @@ from . import tasks
 from .files import FolderInUse, folder_lock, remove_temporaries, write_json_atomic, write_text_atomic
 from .runs_io import selected_on
 
-__all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "parse_options", "task_options",
-           "cell_options_for", "blas_threads", "threads_of", "train", "compare"]
+__all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "apply_recipe", "parse_options",
+           "task_options", "cell_options_for", "blas_threads", "threads_of", "train", "compare"]
 
 #: the defaults of ``npslim train`` and ``npslim compare``; the per-task ones (hidden size, epochs,
 #: batch size, learning rate, TBPTT window) come from :func:`npslim.tasks.training_defaults`
 TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", optimizer="adam", clip=5.0,
-                      schedule="none", patience=None, val_fraction=0.1, seed=0, dtype="float32", threads=1,
-                      **tasks.TRAINING_DEFAULTS)
+                      schedule="none", patience=None, val_fraction=0.1, init="npslim", seed=0, dtype="float32",
+                      threads=1, **tasks.TRAINING_DEFAULTS)
+#: the options a recipe sets when the command line leaves them out (None there); the rest of its
+#: settings (task, cell and optimizer options) are merged under the command line's KEY=VALUE pairs
+RECIPE_SETS = ("task", "hidden_size", "epochs", "batch_size", "lr", "optimizer", "clip", "schedule", "patience",
+               "monitor", "val_fraction", "init")
+#: the options that fall back to TRAIN_DEFAULTS when neither the command line nor a recipe sets them
+GLOBAL = ("task", "cell", "cells", "optimizer", "clip", "schedule", "val_fraction", "init")
 #: the options a task's training defaults set (each is None on the command line unless given)
 PER_TASK = tuple(tasks.TRAINING_DEFAULTS)
 
@@ -45,7 +51,15 @@ def task_defaults(task):
 
 
 def resolve_defaults(args):
-    """Fill the per-task options left out on the command line from the task's defaults."""
+    """Fill the options left out on the command line: from ``--recipe`` (its settings; its task,
+    cell and optimizer options under the command line's own KEY=VALUE pairs), then the task's
+    defaults, then TRAIN_DEFAULTS."""
+    recipe_name = getattr(args, "recipe", None)
+    if recipe_name:
+        apply_recipe(args, recipe_name)
+    for key in GLOBAL:
+        if getattr(args, key, "absent") is None:
+            setattr(args, key, TRAIN_DEFAULTS[key])
     d = task_defaults(args.task)
     for key in PER_TASK:
         if getattr(args, key) is None:
@@ -53,6 +67,32 @@ def resolve_defaults(args):
     if args.tbptt == 0:                     # --tbptt 0: full BPTT, also where the task's default is a window
         args.tbptt = None
     return args
+
+
+def apply_recipe(args, name):
+    """Set the options of ``args`` that the command line left out from the recipe ``name``."""
+    from . import recipes
+    recipe = recipes.get(name)
+    if args.task is not None and args.task != recipe.task:
+        raise SystemExit(f"--task: recipe {name!r} is for task {recipe.task!r}, got {args.task!r}")
+    settings = dict(task=recipe.task, hidden_size=recipe.hidden_size, epochs=recipe.epochs,
+                    batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer, clip=recipe.clip,
+                    schedule=recipe.schedule, patience=recipe.patience, monitor=recipe.monitor,
+                    val_fraction=recipe.val_fraction, init=recipe.init)
+    for key in RECIPE_SETS:
+        if getattr(args, key) is None:
+            setattr(args, key, settings[key])
+    if hasattr(args, "cell") and args.cell is None:
+        args.cell = recipe.cells[0]
+    if hasattr(args, "cells") and args.cells is None:
+        args.cells = ",".join(recipe.cells)
+    args.task_option = {**recipe.task_options, **parse_options(args.task_option)}
+    args.recipe_cell_options = dict(recipe.cell_options)   # each cell takes those it has
+    if args.optimizer == recipe.optimizer:        # another optimizer takes none of the recipe's keywords
+        args.optimizer_option = {**recipe.optimizer_options, **parse_options(args.optimizer_option)}
+    if args.schedule == recipe.schedule:
+        args.schedule_option = {**recipe.schedule_options, **parse_options(args.schedule_option)}
+    return recipe
 
 
 def parse_options(pairs, flag="--option"):
@@ -79,11 +119,14 @@ def parse_options(pairs, flag="--option"):
     return options
 
 
-def cell_options_for(cells, options):
+def cell_options_for(cells, options, recipe_options=None):
     """The options of each of ``cells`` (name -> dict), each option applied to the cells that take it
     and checked there (:func:`npslim.cells.check_options`); an option that none of them takes is an
-    error naming the options they do take."""
+    error naming the options they do take.  ``recipe_options`` (a recipe's cell options) go under
+    ``options`` to each cell that takes them, and are no error where none does."""
     taken = {cell: cell_registry.get(cell).option_defaults() for cell in cells}
+    options = {**{k: v for k, v in (recipe_options or {}).items() if any(k in t for t in taken.values())},
+               **options}
     for key in options:
         if not any(key in t for t in taken.values()):
             offered = "; ".join(f"{cell}: {cell_registry.registry.describe_options(cell)}" for cell in cells)
@@ -122,7 +165,11 @@ def _describe(task, args):
     return (f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
             f"{inputs}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
             f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}"
-            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}")
+            + (f", schedule {args.schedule}" if args.schedule not in (None, "none") else "")
+            + (f", init {args.init}" if getattr(args, "init", "npslim") not in (None, "npslim") else "")
+            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}"
+            + (f"; recipe {args.recipe} (python -m npslim.recipes {args.recipe} says what its authors ran)"
+               if getattr(args, "recipe", None) else ""))
 
 
 def _run_folder(out, task, cells):
@@ -169,8 +216,10 @@ def _build(args, task, cell, folder, options, desc=None):
     """The model and the trainer of one cell, from the parsed options (``options``: the cell's, checked);
     creates nothing on disk, so every argument is checked before a run folder exists."""
     from .train import Trainer, build_model
+    from .initializers import initialize
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
                         input_noise=args.input_noise, **options)
+    initialize(model, getattr(args, "init", None) or "npslim", seed=args.seed)
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
                       optimizer_options=parse_options(args.optimizer_option, "--optimizer-option"), clip=args.clip,
                       schedule=args.schedule,
@@ -181,12 +230,15 @@ def _build(args, task, cell, folder, options, desc=None):
     return model, trainer
 
 
-def _config(args, command, cells, task, trainers):
+def _config(args, command, cells, task, trainers, options):
+    """What config.json records; ``options`` (cell -> its checked options) are saved as one dict
+    that :func:`cell_options_for` gives back to each cell on resume."""
     from . import __version__
     import numpy as np
     from .backend import get_backend
-    return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
-            "cells": cells, "cell_options": parse_options(args.option), "hidden_size": args.hidden_size,
+    return {"command": command, "argv": sys.argv[1:], "recipe": getattr(args, "recipe", None),
+            "init": getattr(args, "init", None) or "npslim", "task": args.task, "task_options": task.options,
+            "cells": cells, "cell_options": {k: v for o in options.values() for k, v in o.items()}, "hidden_size": args.hidden_size,
             "epochs": args.epochs, "input_noise": args.input_noise,
             "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
             "trainer": next(iter(trainers.values())).config() if trainers else None,
@@ -268,17 +320,21 @@ def threads_of(args):
 def train(args):
     if args.resume:
         return _resume(args)
+    resolve_defaults(args)
     if args.cell not in cell_registry.names():
         raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
-    resolve_defaults(args)
-    options = cell_options_for([args.cell], parse_options(args.option, "-o/--option"))[args.cell]
+    if args.cell not in cell_registry.names():
+        raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
+    options = cell_options_for([args.cell], parse_options(args.option, "-o/--option"),
+                               getattr(args, "recipe_cell_options", None))[args.cell]
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, [args.cell])
     model, trainer = _build(args, task, args.cell, folder, options)
     with _claimed(folder, new=True):
         print(f"run folder: {folder}", flush=True)
         print(_describe(task, args), flush=True)
-        write_json_atomic(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
+        write_json_atomic(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer},
+                                                              {args.cell: options}))
         return _finish_train(args, folder, trainer)
 
 
@@ -324,6 +380,7 @@ def _saved_args(args, command):
         clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        init=config.get("init", "npslim"),
         input_noise=config.get("input_noise", 0.0),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
     return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
@@ -362,24 +419,25 @@ def compare(args):
         saved, folder, task, cells, trainers = _resume_compare(args)
         with _claimed(folder, new=False):
             return _compare_cells(saved, folder, task, cells, trainers)
+    resolve_defaults(args)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     unknown = [c for c in cells if c not in cell_registry.names()]
     if unknown or not cells:
         raise SystemExit(f"--cells: expected registered cells ({', '.join(cell_registry.names())}), got "
                          f"{', '.join(map(repr, unknown)) if unknown else repr(args.cells)}")
-    resolve_defaults(args)
-    options = cell_options_for(cells, parse_options(args.option, "-o/--option"))
+    options = cell_options_for(cells, parse_options(args.option, "-o/--option"),
+                               getattr(args, "recipe_cell_options", None))
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, cells)
     trainers = {cell: _build(args, task, cell, folder / cell, options[cell])[1] for cell in cells}
     with _claimed(folder, new=True):
-        return _compare(args, task, cells, folder, trainers)
+        return _compare(args, task, cells, folder, trainers, options)
 
 
-def _compare(args, task, cells, folder, trainers):
+def _compare(args, task, cells, folder, trainers, options):
     print(f"run folder: {folder}", flush=True)
     print(_describe(task, args), flush=True)
-    write_json_atomic(folder / "config.json", _config(args, "compare", cells, task, trainers))
+    write_json_atomic(folder / "config.json", _config(args, "compare", cells, task, trainers, options))
     return _compare_cells(args, folder, task, cells, trainers)
 
 

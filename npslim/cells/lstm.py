@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .. import activations
 from ..activations import SIGMOID, TANH
 from .registry import register
 from .base import Cell
@@ -114,10 +115,15 @@ class LSTM(Cell):
 
     Parameters: 4(mn + n² + n) + 3n  (peepholes=False: 4(mn + n² + n)).
 
-    Options: ``peepholes`` (default True).
+    Options: ``peepholes`` (default True); ``gate``, the gate function σ: "sigmoid" (default,
+    σ(x) = 1 / (1 + e⁻ˣ), σ' = σ(1 − σ)) or "hard_sigmoid" (Keras' default gate: σ(x) = clip(0.2x + 0.5,
+    0, 1), σ' = 0.2 where 0 < σ < 1, else 0; Lu & Salem 2017's IMDB network).  σ' is formed from the
+    cached gate value in both cases.
     """
 
     GATE_ORDER = ("z", "i", "f", "o")
+    #: the gate functions σ a cell accepts (a variant that writes σ' itself accepts the sigmoid only)
+    GATE_FUNCTIONS = ("sigmoid", "hard_sigmoid")
     #: activations without parameters of their own, cached in the step array after the gates
     DERIVED = ()
     #: the gates whose activation is σ of their pre-activation (plus a peephole): those without a
@@ -129,11 +135,22 @@ class LSTM(Cell):
     g = TANH   # block-input activation
     h = TANH   # output activation
 
-    def __init__(self, input_size, hidden_size, *, peepholes=True, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, peepholes=True, gate="sigmoid", seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
         self.peepholes = bool(peepholes)
+        self.sigma = self._gate_function(gate)                              # σ of the gates i, f, o
         self._build()
         self._joint_gates, self._joint = self._joint_sigmoid()             # the σ gates activated in one call
+
+    @property
+    def gate(self):
+        """The ``gate`` option: the name of σ, the gate function ("sigmoid" or "hard_sigmoid")."""
+        return self.sigma.name
+
+    def _gate_function(self, gate):
+        if gate not in self.GATE_FUNCTIONS:
+            raise ValueError(f"gate: expected one of {self.GATE_FUNCTIONS} for {type(self).__name__}, got {gate!r}")
+        return activations.get(gate)
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -214,7 +231,7 @@ class LSTM(Cell):
         """One step.  ``s`` (slots, B, n) enters as the pre-activations and leaves as the activations."""
         xp, k, ifo = self.xp, self._k, self._joint
         z = self.g.forward(s[k["z"]], out=s[k["z"]])                       # zᵗ = g(z̄ᵗ)
-        if ifo: SIGMOID.forward(s[ifo], out=s[ifo])                        # [i f o]ᵗ = σ([ī f̄ ō]ᵗ): the gates without peephole, one call
+        if ifo: self.sigma.forward(s[ifo], out=s[ifo])                      # [i f o]ᵗ = σ([ī f̄ ō]ᵗ): the gates without peephole, one call
         i = self.input_gate(s, c_prev, loop)                               # iᵗ = σ(īᵗ + p_i ⊙ cᵗ⁻¹)
         f = self.forget_gate(s, c_prev, i, loop)                           # fᵗ = σ(f̄ᵗ + p_f ⊙ cᵗ⁻¹)
         xp.multiply(z, i, out=c); c += xp.multiply(c_prev, f, out=loop.tmp)  # cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ
@@ -239,7 +256,7 @@ class LSTM(Cell):
         abar = s[self._k[gate]]
         if gate in self._joint_gates: return abar                          # σ(⋆̄ᵗ), formed by the joint call
         if gate in self.peep: abar += self.xp.multiply(self.peep[gate], c_peep, out=loop.tmp)
-        return SIGMOID.forward(abar, out=abar)
+        return self.sigma.forward(abar, out=abar)
 
     def _joint_sigmoid(self):
         """The gates of SIGMOID_GATES that the cell has and that have no peephole: their
@@ -306,12 +323,12 @@ class LSTM(Cell):
     def _derivatives(self, S, Hc):
         """The activations' derivatives of every step, from the cached activations (never
         recomputed), each in one call before the backward loop: D (T, slots, B, n) holds g'(z̄ᵗ)
-        in slot z and σ'(⋆̄ᵗ) = ⋆ᵗ(1 − ⋆ᵗ) in the slots of the joint σ gates (the other slots are
+        in slot z and σ'(⋆̄ᵗ) (sigmoid: ⋆ᵗ(1 − ⋆ᵗ)) in the slots of the joint σ gates (the other slots are
         not written: those gates form their derivative in their hook); Hd (T, B, n) is h'(cᵗ)."""
         xp, kz, ifo = self.xp, self._k["z"], self._joint
         D = xp.empty_like(S)
         self.g.grad(S[:, kz], out=D[:, kz])                                # g'(z̄ᵗ), every step
-        if ifo: SIGMOID.grad(S[:, ifo], out=D[:, ifo])                     # σ'([ī f̄ ō]ᵗ), every step
+        if ifo: self.sigma.grad(S[:, ifo], out=D[:, ifo])                   # σ'([ī f̄ ō]ᵗ), every step
         return D, self.h.grad(Hc, out=xp.empty_like(Hc))                   # h'(cᵗ), every step
 
     def _step_backward(self, d, dv, dc, dc_next, s, ds, c_prev, c, hc, dhc, loop):
@@ -356,10 +373,10 @@ class LSTM(Cell):
         return df
 
     def _sigmoid_grad(self, gate, a, loop):
-        """σ'(⋆̄ᵗ) = ⋆ᵗ(1 − ⋆ᵗ) from the gate's activation ``a``: read from the step's derivatives
+        """σ'(⋆̄ᵗ) (sigmoid: ⋆ᵗ(1 − ⋆ᵗ)) from the gate's activation ``a``: read from the step's derivatives
         (``loop.ds``, formed before the loop) for a joint σ gate, formed into ``loop.tmp`` otherwise."""
         if gate in self._joint_gates: return loop.ds[self._k[gate]]
-        return SIGMOID.grad(a, out=loop.tmp)
+        return self.sigma.grad(a, out=loop.tmp)
 
     def _weight_grads(self, cache, dA, loop):
         """Every weight gradient as one product over all steps (after the loop); returns δX."""
