@@ -6,6 +6,9 @@ written out here.  The papers count the recurrent layer only (no embedding, no d
 and their "LSTM" is Keras's, which has no peepholes: npslim's ``lstm`` with ``peepholes=False``.
 (File 002's table is tested elsewhere.)
 """
+import inspect
+import re
+
 import numpy as np
 import pytest
 
@@ -101,3 +104,32 @@ def test_removed_pieces_match_the_papers_differences():
         m, n = int(m), int(n)
         for name in ("lstm1", "lstm2", "lstm3", "lstm6", "lstm_c6"):
             assert npslim.cells.get(name).param_count(m, n) == paper_formula(name, m, n), (name, m, n)
+
+
+# ---------------------------------------------------------------- every cell's docstring formula
+def evaluate_formula(text, **symbols):
+    """The value of a formula as docstrings write it ("4(mn + n² + n) + 3n", "k·(4n/k)·((m + p)/k)"):
+    implicit products, ², ·, −; every side of a chain "a = b" must agree."""
+    expr = text.replace("−", "-").replace("²", "**2").replace("·", "*")
+    expr = re.sub(r"(?<=[0-9a-z)])\s*(?=[a-z(])", "*", expr)      # mn -> m*n, 4(… -> 4*(…, )( -> )*(
+    values = {eval(side, {"__builtins__": {}}, symbols) for side in expr.split("=")}
+    assert len(values) == 1, f"{text!r}: the sides disagree at {symbols}: {values}"
+    return values.pop()
+
+
+@pytest.mark.parametrize("name", npslim.cells.names())
+def test_docstring_formula_is_param_count(name):
+    """The one written formula (the docstring's "Parameters:" line, which PARAM_FORMULA reads) equals
+    param_count, for the default options and for the alternative it names in brackets."""
+    cls = npslim.cells.get(name)
+    main, *alternative = re.fullmatch(r"(.*?)\s*(?:\((\w+)=(\w+): (.*)\))?", cls.PARAM_FORMULA).groups()
+    m, n, options = 8, 12, {}
+    cell = npslim.cells.make(name, m, n)                 # p, r, k: the defaults the cell chose
+    symbols = dict(m=m, n=n, p=getattr(cell, "proj_size", None), r=getattr(cell, "rank", None),
+                   k=getattr(cell, "groups", None))
+    assert evaluate_formula(main, **symbols) == cls.param_count(m, n, **options), cls.PARAM_FORMULA
+    if alternative[0]:
+        option, value, formula = alternative
+        options[option] = {"True": True, "False": False}[value]
+        assert evaluate_formula(formula, **symbols) == cls.param_count(m, n, **options), cls.PARAM_FORMULA
+    assert cls.PARAM_FORMULA in inspect.getdoc(cls)

@@ -142,7 +142,7 @@ def test_shapes_and_gate_activations(case):
 
 # ---------------------------------------------------------------- gradient checks
 @pytest.mark.parametrize("T", [1, 5])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ["glstm3"])   # lstmp, flstm, glstm (k = 2): the registry-wide check
 def test_gradcheck(case, T):
     cell = make(case)
     errors = check_cell(cell, T=T, B=3, seed=T)

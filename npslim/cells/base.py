@@ -17,6 +17,11 @@ Where a cell stacks its gates into one matrix for speed, those names are views o
 stacked storage, so a parameter is never counted or stored twice.  ``cell.grads`` has
 the same names, shapes and layout.
 
+One transpose convention for every cell: equations (docstrings and comments) are written in
+Greff's column form, ``āᵗ = W xᵗ + R yᵗ⁻¹ + b``, ``δxᵗ = Wᵀ δāᵗ``, ``δW = Σₜ ⟨δāᵗ, xᵗ⟩`` (outer
+product); the code works on row vectors, ``x @ W``, so every stored weight is the transpose of
+the W in the equations: ``W_z`` is (m, n) where Greff's is n × m.  Shapes given are the stored ones.
+
 ``cell.states_at(cache, t_index)`` reads the state after step ``t_index[b]`` of each sequence
 from a forward cache (``Recurrent`` layers with ``lengths`` and stateful layers use it).
 
@@ -35,8 +40,10 @@ from .subnormal import _NO_FLUSH, SubnormalFlush
 
 
 class Cell(Module):
-    """Base class of every recurrent cell.  Subclasses set ``name``, ``STATE`` and implement
-    ``_build`` (allocate parameters), ``forward`` and ``backward``.
+    """Base class of every recurrent cell.  Subclasses set ``STATE`` (and ``GATE_ORDER`` where they
+    stack gates), give the parameter-count formula in their docstring's ``Parameters:`` line
+    (``PARAM_FORMULA = FROM_DOCSTRING`` reads it), and implement ``__init__`` (which allocates the
+    parameters), ``param_count``, ``forward`` and ``backward``; ``@register`` sets ``name``.
 
     Every backward loop flushes subnormal carried deltas to zero (``_subnormal_flush``, see
     :class:`SubnormalFlush`): results change only by values below ``np.finfo(dtype).tiny``
@@ -48,7 +55,8 @@ class Cell(Module):
     name = None
     #: names of the arrays in the state tuple, in order
     STATE = ("y",)
-    #: the parameter-count formula as text, in the cell's own symbols (m, n, p, ...)
+    #: the parameter-count formula as text, in the cell's own symbols (m, n, p, ...): the docstring's
+    #: ``Parameters:`` line (``npslim.cells.docformula.FROM_DOCSTRING``)
     PARAM_FORMULA = None
     #: options that the registry-wide gradient check passes to ``make`` (small sizes that fit)
     GRADCHECK_OPTIONS = {}

@@ -1,6 +1,6 @@
-"""Towards binary-valued gates (Li et al., ICML 2018, paper 003): G²-LSTM and the sharpened sigmoid.
+"""Towards binary-valued gates (Li et al. 2018, ICML): G²-LSTM and the sharpened sigmoid.
 
-Both are the LSTM of paper 003 (eqs. 2-7: the standard LSTM WITHOUT peepholes, so
+Both are the LSTM of Li et al. 2018 (eqs. 2-7: the standard LSTM WITHOUT peepholes, so
 ``peepholes=False`` is the default here; ``peepholes=True`` still works) with ONE change: the
 input and forget gates go through a tempered sigmoid, with logistic noise for G²-LSTM::
 
@@ -17,8 +17,7 @@ The noise never enters the loop: forward draws all T steps' noise once, (T, 2, B
 it to the input and forget pre-activations of every step in one operation before the loop
 (``_fill_preactivations``: the noise does not depend on the recurrence, and addition commutes).
 The temperature that forward used is stored in the cache, and backward uses that one (not the
-current mode's): ``self._tau`` is the τ of the call in progress, set by ``forward`` (the mode's)
-and by ``backward`` (the cache's).
+current mode's); the cell itself stays stateless: each call's τ travels in its loop's ``tau``.
 """
 from __future__ import annotations
 
@@ -32,12 +31,12 @@ from ..activations import SIGMOID
 from .registry import register
 from .lstm import LSTM
 
-TEMPERED = ("i", "f")      # the gates that paper 003 pushes towards 0/1 (o and z are unchanged)
+TEMPERED = ("i", "f")      # the gates that Li et al. 2018 push towards 0/1 (o and z are unchanged)
 
 
 @register("sharpened")
 class Sharpened(LSTM):
-    r"""The sharpened-sigmoid baseline of paper 003 (section 3.2): input and forget gates σ(ā / τ).
+    r"""The sharpened-sigmoid baseline of Li et al. 2018 (section 3.2): input and forget gates σ(ā / τ).
 
     Forward (the vanilla LSTM of lstm.py otherwise; peepholes only with ``peepholes=True``)::
 
@@ -55,22 +54,17 @@ class Sharpened(LSTM):
     notes this equals an LSTM with W_i, R_i, b_i, W_f, R_f, b_f divided by τ) and no
     peepholes by default.  Deterministic: train and eval are the same.
 
-    Shapes: those of the vanilla LSTM (lstm.py)::
+    Shapes: the vanilla LSTM's (p_i, p_f, p_o with peepholes=True only).
 
-        X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
-        W_* (m, n)    R_* (n, n)    b_* (n,)      [p_i p_f p_o (n,) with peepholes=True]
+    Parameters: 4(mn + n² + n)  (peepholes=True: 4(mn + n² + n) + 3n).
 
-    Parameters: 4(mn + n² + n); with peepholes 4(mn + n² + n) + 3n.
-
-    Options: ``tau`` (> 0, default 0.2), ``peepholes`` (default False, as in paper 003).
+    Options: ``tau`` (> 0, default 0.2), ``peepholes`` (default False, as in Li et al. 2018).
     """
 
     DEFAULT_TAU = 0.2
-    PARAM_FORMULA = "4(mn + n² + n)  (peepholes=True: 4(mn + n² + n) + 3n)"
 
     def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
         self.tau = _positive_float("tau", self.DEFAULT_TAU if tau is None else tau)
-        self._tau = self.tau   # τ of the call in progress (set by forward and backward)
         super().__init__(input_size, hidden_size, peepholes=peepholes, seed=seed, dtype=dtype)
         k = [self._k[gate] for gate in TEMPERED]
         assert k == [k[0], k[0] + 1], "the tempered gates i, f must be side by side"
@@ -96,63 +90,53 @@ class Sharpened(LSTM):
         return None
 
     # ------------------------------------------------------------------ forward
-    def forward(self, X, state0=None):
-        """X (T, B, m), state0 (y⁻¹, c⁻¹) or None -> Y (T, B, n), (yᵀ⁻¹, cᵀ⁻¹), cache.
-
-        The cache also holds ``tau`` (the temperature used) and ``noise`` ((T, 2, B, n) logistic
-        noise [εᵢ, ε_f] of every step, or None)."""
-        self._tau = self._temperature()
-        Y, state, cache = super().forward(X, state0)
-        cache["tau"] = self._tau
-        return Y, state, cache
-
     def _fill_preactivations(self, X, S):
         """āᵗ = W xᵗ + b for every step (the LSTM's), then [ī f̄]ᵗ += [εᵢ ε_f]ᵗ for every step in
-        one operation (when the mode draws noise); the noise is cached."""
+        one operation (when the mode draws noise).  The cache keeps ``noise`` ((T, 2, B, n)
+        logistic noise [εᵢ, ε_f] of every step, or None) and ``tau`` (the temperature used)."""
         saved = super()._fill_preactivations(X, S)
         T, _, B, _ = S.shape
         noise = self._draw_gate_noise(T, B)
         if noise is not None:
             S[:, self._tk] += noise                                         # īᵗ += εᵢᵗ,  f̄ᵗ += ε_fᵗ
-        return {**saved, "noise": noise}
+        return {**saved, "noise": noise, "tau": self._temperature()}
 
-    def _tempered_gate(self, gate, s, c_peep, tmp):
-        """σ((ḡ + p_g ⊙ c_peep + ε_g) / τ), in place in the gate's block of ``s`` (ε is in ḡ already)."""
-        gbar = s[self._k[gate]]
-        if gate in self.p:
-            gbar += self.xp.multiply(self.p[gate], c_peep, out=tmp)        # ḡ + ε_g + p_g ⊙ c
-        if self._tau != 1.0:
-            gbar *= 1.0 / self._tau                                         # / τ
-        return SIGMOID.forward(gbar, out=gbar)                              # σ(·)
+    def _forward_loop(self, T, B, states, saved):
+        loop = super()._forward_loop(T, B, states, saved)
+        loop.tau = saved["tau"]                                             # this call's τ
+        return loop
 
-    def input_gate(self, s, c_prev, tmp):
-        """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)"""
-        return self._tempered_gate("i", s, c_prev, tmp)
+    def input_gate(self, s, c_prev, loop):
+        """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)   (εᵢᵗ is in īᵗ already)"""
+        ibar = s[self._k["i"]]
+        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
+        ibar *= 1.0 / loop.tau
+        return SIGMOID.forward(ibar, out=ibar)
 
-    def forget_gate(self, s, c_prev, i, tmp):
-        """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)"""
-        return self._tempered_gate("f", s, c_prev, tmp)
+    def forget_gate(self, s, c_prev, i, loop):
+        """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)   (ε_fᵗ is in f̄ᵗ already)"""
+        fbar = s[self._k["f"]]
+        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
+        fbar *= 1.0 / loop.tau
+        return SIGMOID.forward(fbar, out=fbar)
 
     # ------------------------------------------------------------------ backward
-    def backward(self, dY, cache, dstate=None):
-        """dY (T, B, n), cache, dstate or None -> dX (T, B, m), (δy⁻¹, δc⁻¹); uses the cache's τ."""
-        self._tau = cache["tau"]
-        return super().backward(dY, cache, dstate)
+    def _backward_loop(self, T, B, cache):
+        loop = super()._backward_loop(T, B, cache)
+        loop.tau = cache["tau"]                                             # the τ forward used
+        return loop
 
-    def _untemper(self, gate, d):
-        """δḡ *= 1/τ: the chain rule through the division by τ (σ' is taken from the gate value)."""
-        if self._tau != 1.0:
-            d[self._k[gate]] *= 1.0 / self._tau
-
-    def input_gate_backward(self, d, dc, z, i, tmp):
+    def input_gate_backward(self, d, dc, z, i, loop):
         """δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ) / τ"""
-        super().input_gate_backward(d, dc, z, i, tmp)                       # δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ)
-        self._untemper("i", d)                                              #   / τ
+        di = super().input_gate_backward(d, dc, z, i, loop)                 # δcᵗ ⊙ zᵗ ⊙ iᵗ(1 − iᵗ)
+        di *= 1.0 / loop.tau                                                #   / τ
+        return di
 
-    def forget_gate_backward(self, d, dc, c_prev, f, tmp):
+    def forget_gate_backward(self, d, dc, c_prev, f, loop):
         """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ) / τ"""
-        super().forget_gate_backward(d, dc, c_prev, f, tmp)                 # δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ)
-        self._untemper("f", d)                                              #   / τ
+        df = super().forget_gate_backward(d, dc, c_prev, f, loop)           # δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ)
+        df *= 1.0 / loop.tau                                                #   / τ
+        return df
 
 
 @register("g2lstm")
@@ -174,7 +158,7 @@ class G2LSTM(Sharpened):
         (everything else unchanged)
 
     Evaluation mode (``cell.eval()``): the plain gates iᵗ = σ(īᵗ), fᵗ = σ(f̄ᵗ), deterministic,
-    i.e. exactly the vanilla LSTM.  Paper 003 says "the only difference between G²-LSTM and the
+    i.e. exactly the vanilla LSTM.  Li et al. 2018 say "the only difference between G²-LSTM and the
     baselines is the training algorithm, while they adopt the same model structure", and the
     authors' code (zhuohan123/g2-lstm: GumbelNoise returns its input unchanged when not
     training; the Theano NMT model uses T.nnet.sigmoid in its non-sampling mode) evaluates with
@@ -186,11 +170,11 @@ class G2LSTM(Sharpened):
     later forwards of the same (T, B) reuse that draw (for gradient checks).
 
     What changes vs the vanilla LSTM: in training, logistic noise and 1/τ inside the input and
-    forget gates; no peepholes by default (paper 003 builds on the LSTM without them).
+    forget gates; no peepholes by default (Li et al. 2018 build on the LSTM without them).
 
     Shapes: as the vanilla LSTM; cache["noise"] (T, 2, B, n) = [εᵢ, ε_f] per step (None in eval).
 
-    Parameters: 4(mn + n² + n); with peepholes 4(mn + n² + n) + 3n.
+    Parameters: 4(mn + n² + n)  (peepholes=True: 4(mn + n² + n) + 3n).
 
     Options: ``tau`` (> 0, default 0.9 as in the paper), ``peepholes`` (default False).
     """

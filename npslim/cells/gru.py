@@ -5,8 +5,8 @@ Notation: MATH.md.  The three pre-activations are stacked in one block layout, n
     GATE_ORDER = ("r", "u", "n")      # reset gate, update gate (torch's z), candidate
 
 ``W`` (m, G·n), ``R`` (n, G·n) and ``b`` (G·n,) hold the blocks side by side in that order;
-``params["W_u"]`` is the live view of the update-gate block.  Row-vector convention as in
-lstm.py: the code computes ``x @ W``.
+``params["W_u"]`` is the live view of the update-gate block (stored transposed, as every
+weight: see :mod:`npslim.cells.base`).
 
 The form implemented is PyTorch's: the reset gate multiplies the recurrent product *after*
 it is formed, rᵗ ⊙ (R_n yᵗ⁻¹ + b_Rn), not R_n (rᵗ ⊙ yᵗ⁻¹) as in Cho et al.'s paper.  That is
@@ -22,11 +22,13 @@ from __future__ import annotations
 from ..activations import SIGMOID, TANH
 from .registry import register
 from .base import Cell
+from .docformula import FROM_DOCSTRING
 
 
 @register("gru")
 class GRU(Cell):
-    r"""GRU as in PyTorch's ``nn.GRU`` (reset gate applied after the recurrent product).
+    r"""GRU as in PyTorch's ``nn.GRU`` (reset gate applied after the recurrent product).  The
+    optimised form of :func:`npslim.reference.gru_forward` (and its backward).
 
     Forward, for t = 0..T−1 (y⁻¹ the initial state); torch's names in brackets::
 
@@ -43,9 +45,9 @@ class GRU(Cell):
         δūᵗ = δyᵗ ⊙ (yᵗ⁻¹ − nᵗ) ⊙ σ'(ūᵗ)
         δqᵗ = δn̄ᵗ ⊙ rᵗ
         δr̄ᵗ = δn̄ᵗ ⊙ qᵗ ⊙ σ'(r̄ᵗ)
-        δxᵗ = W δāᵗ                           (ā = the stacked [r̄ ū n̄])
-        δW = Σₜ xᵗ δāᵗ,  δb = Σₜ δāᵗ,
-        δR = Σₜ yᵗ⁻¹ δâᵗ,  δb_Rn = Σₜ δqᵗ     (â = the stacked [r̄ ū q]: the recurrent deltas)
+        δxᵗ = Wᵀ δāᵗ                           (ā = the stacked [r̄ ū n̄])
+        δW = Σₜ ⟨δāᵗ, xᵗ⟩,  δb = Σₜ δāᵗ,
+        δR = Σₜ ⟨δâᵗ, yᵗ⁻¹⟩,  δb_Rn = Σₜ δqᵗ     (â = the stacked [r̄ ū q]: the recurrent deltas)
         δy⁻¹ = R_rᵀ δr̄⁰ + R_uᵀ δū⁰ + R_nᵀ δq⁰ + δy⁰ ⊙ u⁰
 
     Compared with the vanilla LSTM: no cell state (the block output is the memory), no
@@ -67,7 +69,7 @@ class GRU(Cell):
 
     GATE_ORDER = ("r", "u", "n")
     STATE = ("y",)
-    PARAM_FORMULA = "3(mn + n² + n) + n"
+    PARAM_FORMULA = FROM_DOCSTRING   # the "Parameters:" line of the docstring
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
@@ -165,10 +167,10 @@ class GRU(Cell):
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, G * n)
         dAR2 = dAR.reshape(T * B, G * n)
-        g = self._grad_storage
-        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ xᵗ δāᵗ
-        g["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dAR2)            # δR = Σₜ yᵗ⁻¹ δâᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        g["b_Rn"] += dAR2.reshape(T * B, G, n)[:, kn].sum(axis=0)          # δb_Rn = Σₜ δqᵗ
-        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
+        grad = self._grad_storage
+        grad["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ ⟨δāᵗ, xᵗ⟩
+        grad["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dAR2)            # δR = Σₜ ⟨δâᵗ, yᵗ⁻¹⟩
+        grad["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        grad["b_Rn"] += dAR2.reshape(T * B, G, n)[:, kn].sum(axis=0)          # δb_Rn = Σₜ δqᵗ
+        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = Wᵀ δāᵗ
         return flush.after_loop(dX), (dy_next,)

@@ -1,6 +1,6 @@
 """The minimal gated unit (Zhou, Wu, Zhang, Zhou 2016): one forget gate and nothing else.
 
-Lu and Salem (file 001, section I) cite it as the extreme of gate reduction: the GRU's
+Lu & Salem 2017 (section I) cite it as the extreme of gate reduction: the GRU's
 update and reset gates coupled into one forget gate.
 
 Notation: MATH.md.  The input projections of the two blocks are stacked in one layout::
@@ -11,7 +11,7 @@ Notation: MATH.md.  The input projections of the two blocks are stacked in one l
 the input projection of all steps is one product.  The two recurrent matrices are separate
 parameters ``R_f`` and ``R_y``: they multiply different signals (yᵗ⁻¹ and fᵗ ⊙ yᵗ⁻¹, the
 second known only after the gate), so they are neither applied nor differentiated as one
-block.  Row-vector convention as in lstm.py: the code computes ``x @ W``.
+block.  Weights are stored transposed (see :mod:`npslim.cells.base`).
 
 Inside the time loop the pre-activations of one step sit gate-major, ``s`` (G, B, n), and
 leave as the activations [f ỹ]; ``FY`` keeps fᵗ ⊙ yᵗ⁻¹ for δR_y.
@@ -21,11 +21,12 @@ from __future__ import annotations
 from ..activations import SIGMOID, TANH
 from .registry import register
 from .base import Cell
+from .docformula import FROM_DOCSTRING
 
 
 @register("mgu")
 class MGU(Cell):
-    r"""Minimal gated unit (Zhou et al. 2016), cited by Lu and Salem in file 001.
+    r"""Minimal gated unit (Zhou et al. 2016), cited by Lu & Salem 2017.
 
     Forward, for t = 0..T−1 (y⁻¹ the initial state)::
 
@@ -35,13 +36,13 @@ class MGU(Cell):
 
     Backward (Δᵗ = dY[t]; at t = T−1 the carried term is the final-state gradient)::
 
-        δyᵗ = Δᵗ + R_fᵀ δf̄ᵗ⁺¹ + δgᵗ⁺¹ ⊙ fᵗ⁺¹ + δyᵗ⁺¹ ⊙ (1 − fᵗ⁺¹)
+        δyᵗ = Δᵗ + R_fᵀ δf̄ᵗ⁺¹ + δ(fy)ᵗ⁺¹ ⊙ fᵗ⁺¹ + δyᵗ⁺¹ ⊙ (1 − fᵗ⁺¹)
         δȳᵗ = δyᵗ ⊙ fᵗ ⊙ tanh'(ȳᵗ)
-        δgᵗ = R_yᵀ δȳᵗ                                (g = fᵗ ⊙ yᵗ⁻¹, the gated recurrent input)
-        δf̄ᵗ = (δyᵗ ⊙ (ỹᵗ − yᵗ⁻¹) + δgᵗ ⊙ yᵗ⁻¹) ⊙ σ'(f̄ᵗ)
-        δxᵗ = W δāᵗ                                   (ā = the stacked [f̄ ȳ])
-        δW = Σₜ xᵗ δāᵗ,  δb = Σₜ δāᵗ,  δR_f = Σₜ yᵗ⁻¹ δf̄ᵗ,  δR_y = Σₜ (fᵗ ⊙ yᵗ⁻¹) δȳᵗ
-        δy⁻¹ = R_fᵀ δf̄⁰ + δg⁰ ⊙ f⁰ + δy⁰ ⊙ (1 − f⁰)
+        δ(fy)ᵗ = R_yᵀ δȳᵗ                             ((fy)ᵗ = fᵗ ⊙ yᵗ⁻¹, the gated recurrent input)
+        δf̄ᵗ = (δyᵗ ⊙ (ỹᵗ − yᵗ⁻¹) + δ(fy)ᵗ ⊙ yᵗ⁻¹) ⊙ σ'(f̄ᵗ)
+        δxᵗ = Wᵀ δāᵗ                                   (ā = the stacked [f̄ ȳ])
+        δW = Σₜ ⟨δāᵗ, xᵗ⟩,  δb = Σₜ δāᵗ,  δR_f = Σₜ ⟨δf̄ᵗ, yᵗ⁻¹⟩,  δR_y = Σₜ ⟨δȳᵗ, (fy)ᵗ⟩
+        δy⁻¹ = R_fᵀ δf̄⁰ + δ(fy)⁰ ⊙ f⁰ + δy⁰ ⊙ (1 − f⁰)
 
     Compared with the vanilla LSTM: no cell state, no peepholes, no output gate and no output
     activation; one forget gate does the work of the input gate (iᵗ ↔ fᵗ, fᵗ ↔ 1 − fᵗ, as in
@@ -58,7 +59,7 @@ class MGU(Cell):
 
     GATE_ORDER = ("f", "y")
     STATE = ("y",)
-    PARAM_FORMULA = "2(mn + n² + n)"
+    PARAM_FORMULA = FROM_DOCSTRING   # the "Parameters:" line of the docstring
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
@@ -100,8 +101,8 @@ class MGU(Cell):
             s, y_prev, y = S[t], Yall[t], Yall[t + 1]                      # s (G, B, n)
             s[kf] += xp.matmul(y_prev, self.R_f, out=tmp)                  # f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + b_f
             f = SIGMOID.forward(s[kf], out=s[kf])                          # fᵗ = σ(f̄ᵗ)
-            fy = xp.multiply(f, y_prev, out=FY[t])                         # gᵗ = fᵗ ⊙ yᵗ⁻¹
-            s[ky] += xp.matmul(fy, self.R_y, out=tmp)                      # ȳᵗ = W_y xᵗ + R_y gᵗ + b_y
+            fy = xp.multiply(f, y_prev, out=FY[t])                         # (fy)ᵗ = fᵗ ⊙ yᵗ⁻¹
+            s[ky] += xp.matmul(fy, self.R_y, out=tmp)                      # ȳᵗ = W_y xᵗ + R_y (fy)ᵗ + b_y
             yt = TANH.forward(s[ky], out=s[ky])                            # ỹᵗ = tanh(ȳᵗ)
             xp.subtract(yt, y_prev, out=y); y *= f; y += y_prev            # yᵗ = (1 − fᵗ) ⊙ yᵗ⁻¹ + fᵗ ⊙ ỹᵗ
 
@@ -126,7 +127,7 @@ class MGU(Cell):
         dA = xp.empty((T, B, G * n), dtype=self.dtype)    # δāᵗ = [δf̄ δȳ]
         d = xp.empty((G, B, n), dtype=self.dtype)          # δāᵗ of one step, gate-major
         dy = xp.empty((B, n), dtype=self.dtype)
-        dg = xp.empty((B, n), dtype=self.dtype)
+        dfy = xp.empty((B, n), dtype=self.dtype)
         tmp = xp.empty((B, n), dtype=self.dtype)
         dy_next = dyT.copy()                               # what step t+1 sends to yᵗ (at t = T−1: the final-state gradient)
         R_f_T = xp.ascontiguousarray(self.R_f.T)           # (n, n), made once per call
@@ -138,23 +139,23 @@ class MGU(Cell):
             f, yt = s[kf], s[ky]
             xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + [from t+1]
             dybar = TANH.grad(yt, out=d[ky]); dybar *= dy; dybar *= f      # δȳᵗ = δyᵗ ⊙ fᵗ ⊙ tanh'(ȳᵗ)
-            xp.matmul(dybar, R_y_T, out=dg)                                # δgᵗ = R_yᵀ δȳᵗ
+            xp.matmul(dybar, R_y_T, out=dfy)                               # δ(fy)ᵗ = R_yᵀ δȳᵗ
             dfbar = xp.subtract(yt, y_prev, out=d[kf]); dfbar *= dy        # δf̄ᵗ = (δyᵗ ⊙ (ỹᵗ − yᵗ⁻¹)
-            dfbar += xp.multiply(dg, y_prev, out=tmp)                      #         + δgᵗ ⊙ yᵗ⁻¹)
+            dfbar += xp.multiply(dfy, y_prev, out=tmp)                      #         + δ(fy)ᵗ ⊙ yᵗ⁻¹)
             dfbar *= SIGMOID.grad(f, out=tmp)                              #         ⊙ σ'(f̄ᵗ)
             dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
             xp.matmul(dfbar, R_f_T, out=dy_next)                           # to yᵗ⁻¹: R_fᵀ δf̄ᵗ
-            dy_next += xp.multiply(dg, f, out=tmp)                         #          + δgᵗ ⊙ fᵗ
+            dy_next += xp.multiply(dfy, f, out=tmp)                         #          + δ(fy)ᵗ ⊙ fᵗ
             xp.subtract(1.0, f, out=tmp); tmp *= dy; dy_next += tmp        #          + δyᵗ ⊙ (1 − fᵗ)
             flush(t)                                                       # every FLUSH_EVERY steps
 
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, G * n)
         dA4 = dA.reshape(T * B, G, n)
-        g = self._grad_storage
-        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ xᵗ δāᵗ
-        g["R_f"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA4[:, kf])    # δR_f = Σₜ yᵗ⁻¹ δf̄ᵗ
-        g["R_y"] += xp.matmul(FY.reshape(T * B, n).T, dA4[:, ky])          # δR_y = Σₜ (fᵗ ⊙ yᵗ⁻¹) δȳᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
+        grad = self._grad_storage
+        grad["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ ⟨δāᵗ, xᵗ⟩
+        grad["R_f"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA4[:, kf])    # δR_f = Σₜ ⟨δf̄ᵗ, yᵗ⁻¹⟩
+        grad["R_y"] += xp.matmul(FY.reshape(T * B, n).T, dA4[:, ky])          # δR_y = Σₜ ⟨δȳᵗ, (fy)ᵗ⟩
+        grad["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = Wᵀ δāᵗ
         return flush.after_loop(dX), (dy_next,)

@@ -1,16 +1,15 @@
-"""Kuchaiev & Ginsburg, "Factorization tricks for LSTM networks" (ICLR 2017 workshop, file 002):
+"""Kuchaiev & Ginsburg, "Factorization tricks for LSTM networks" (ICLR 2017 workshop):
 the LSTM with a projection (LSTMP, Sak et al. 2014) and its two cheaper affine maps.
 
 Notation: MATH.md ("Projection, factorization, groups"), with Greff's symbols: the paper's hₜ is
-yᵗ here, its gate order (i, f, o, g) is npslim's GATE_ORDER (z, i, f, o) with g = z, and its
-column-vector W [x; y] is written row-vector like lstm.py: ``x @ W + y @ R`` with W (m, 4n) and
-R (p, 4n) the transposed x and y column blocks of the paper's 4n × (m + p) matrix; P (n, p) is
-the transposed paper P (p × n).
+yᵗ here, its gate order (i, f, o, g) is npslim's GATE_ORDER (z, i, f, o) with g = z; its 4n × (m + p)
+matrix W [x; y] is W xᵗ + R yᵗ⁻¹ here (stored transposed, as every weight: see
+:mod:`npslim.cells.base`), and its P (p × n) is stored as (n, p).
 
 Every cell here is the peephole-free LSTM of ``lstm.py`` whose block output is projected::
 
-    uᵗ = h(cᵗ) ⊙ oᵗ          the LSTM's block output, n wide (``_step_forward`` unchanged)
-    yᵗ = P uᵗ                the cell's output and recurrent signal, p wide
+    vᵗ = h(cᵗ) ⊙ oᵗ          the LSTM's block output, n wide (``_step_forward`` unchanged)
+    yᵗ = P vᵗ                the cell's output and recurrent signal, p wide
 
 and the three cells differ only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ = [z̄ ī f̄ ō]ᵗ (4n wide):
 
@@ -22,19 +21,19 @@ and the three cells differ only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ 
 so the three are the LSTM's loops (``LSTM.forward``, ``LSTM.backward``) with two sets of hooks.
 The projection is LSTMP's, shared by all three::
 
-    _output_forward      yᵗ = P uᵗ                      (uᵗ in its own buffer, ``_forward_work``)
-    _output_backward     δuᵗ = Pᵀ δyᵗ                   (δyᵗ kept for δP: ``_projection_work``)
-    _projection_grads    δP = Σₜ uᵗ δyᵗ                 (in ``_weight_grads``)
+    _output_forward      yᵗ = P vᵗ                      (vᵗ in its own buffer, ``_forward_loop``)
+    _output_backward     δvᵗ = Pᵀ δyᵗ                   (δyᵗ kept for δP: ``_projection_loop``)
+    _projection_grads    δP = Σₜ ⟨δyᵗ, vᵗ⟩                 (in ``_weight_grads``)
 
 and T is the LSTM's (W, R (p × 4n), b) in LSTMP, overridden by F-LSTM and G-LSTM::
 
     _build_affine()                        the parameters of T (before P)
     _fill_preactivations(X, S) -> saved    what T takes from xᵗ, every step in one product;
-                                           ``saved``: arrays the cache keeps and the hooks read
-    _forward_work                          buffers of the forward loop
+                                           ``saved``: arrays the cache keeps
+    _forward_loop                          the forward loop's _Loop (buffers, ``saved``)
     _recurrent_forward                     completes āᵗ in ``s`` with what T takes from yᵗ⁻¹
-    _backward_work                         transposed weights and buffers of the backward loop,
-                                           with the projection's (``_projection_work``)
+    _backward_loop                         transposed weights and buffers of the backward loop,
+                                           with the projection's (``_projection_loop``)
     _recurrent_backward                    δyᵗ⁻¹ = (∂āᵗ/∂yᵗ⁻¹)ᵀ δāᵗ
     _weight_grads                          the weight gradients of T (one product each) and δx,
                                            after δP (``_projection_grads``)
@@ -51,7 +50,7 @@ import math
 
 from .registry import register
 from .base import _positive_int
-from .lstm import LSTM
+from .lstm import LSTM, _Loop
 
 
 def _proj_size(hidden_size, proj_size):
@@ -87,24 +86,24 @@ class LSTMP(LSTM):
         f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + b_f        fᵗ = σ(f̄ᵗ)
         ōᵗ = W_o xᵗ + R_o yᵗ⁻¹ + b_o        oᵗ = σ(ōᵗ)
         cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ
-        uᵗ = h(cᵗ) ⊙ oᵗ                                    (the LSTM's yᵗ, n wide)
-        yᵗ = P uᵗ                                          (projected, p wide)
+        vᵗ = h(cᵗ) ⊙ oᵗ                                    (the LSTM's yᵗ, n wide)
+        yᵗ = P vᵗ                                          (projected, p wide)
 
     Backward (Δᵗ = dY[t], p wide; every δ of step T is zero, or the final-state gradient)::
 
         δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹ + R_iᵀ δīᵗ⁺¹ + R_fᵀ δf̄ᵗ⁺¹ + R_oᵀ δōᵗ⁺¹
-        δuᵗ = Pᵀ δyᵗ
-        δōᵗ = δuᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
-        δcᵗ = δuᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
+        δvᵗ = Pᵀ δyᵗ
+        δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
+        δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
         δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
-        δxᵗ = W δāᵗ       (ā = the stacked [z̄ ī f̄ ō])
-        δW = Σₜ xᵗ δāᵗ,  δR = Σₜ yᵗ⁻¹ δāᵗ,  δb = Σₜ δāᵗ,  δP = Σₜ uᵗ δyᵗ
+        δxᵗ = Wᵀ δāᵗ       (ā = the stacked [z̄ ī f̄ ō])
+        δW = Σₜ ⟨δāᵗ, xᵗ⟩,  δR = Σₜ ⟨δāᵗ, yᵗ⁻¹⟩,  δb = Σₜ δāᵗ,  δP = Σₜ ⟨δyᵗ, vᵗ⟩
         δy⁻¹ = Rᵀ δā⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
 
     Against the vanilla LSTM: no peepholes, and the block output goes through P (n -> p) before it
     is the output and the recurrent input: R is p × 4n instead of n × 4n, the state is (y, c) with
     y p wide, and δyᵗ passes through Pᵀ before the LSTM's step deltas (``_step_backward``, which
-    takes δuᵗ where the LSTM takes δyᵗ).
+    takes δvᵗ where the LSTM takes δyᵗ).
 
     Shapes (G = 4)::
 
@@ -119,7 +118,6 @@ class LSTMP(LSTM):
     """
 
     STATE = ("y", "c")
-    PARAM_FORMULA = "4n(m + p) + 4n + pn"
     GRADCHECK_OPTIONS = {"proj_size": 3}
 
     def __init__(self, input_size, hidden_size, *, proj_size=None, seed=0, dtype="float32"):
@@ -130,7 +128,7 @@ class LSTMP(LSTM):
     def _build(self):
         n, p = self.hidden_size, self.proj_size
         self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
-        self.p = {}                                                        # no peepholes
+        self.peep = {}                                                     # no peepholes
         self._build_affine()
         self.P = self._add_param("P", self._uniform((n, p)))
 
@@ -162,42 +160,43 @@ class LSTMP(LSTM):
         return 4 * n * (m + p) + 4 * n
 
     # ------------------------------------------------------------------ the projection
-    def _forward_work(self, T, B, states):
-        """The LSTM's, with uᵗ in a buffer of its own (T, B, n): yᵗ = P uᵗ is another array."""
-        work = super()._forward_work(T, B, states)
-        work["U"] = self.xp.empty((T, B, self.hidden_size), dtype=self.dtype)
-        return work
+    def _forward_loop(self, T, B, states, saved):
+        """The LSTM's, with vᵗ in a buffer of its own (T, B, n): yᵗ = P vᵗ is another array."""
+        loop = super()._forward_loop(T, B, states, saved)
+        loop.V = self.xp.empty((T, B, self.hidden_size), dtype=self.dtype)
+        return loop
 
-    def _output_forward(self, t, s, states, work):
-        """yᵗ = P uᵗ"""
-        self.xp.matmul(work["U"][t], self.P, out=states[0][t + 1])
+    def _output_forward(self, t, s, states, loop):
+        """yᵗ = P vᵗ"""
+        self.xp.matmul(loop.V[t], self.P, out=states[0][t + 1])
 
-    def _backward_work(self, T, B):
-        """The LSTM's (Rᵀ) and the projection's."""
-        return {**super()._backward_work(T, B), **self._projection_work(T, B)}
+    def _backward_loop(self, T, B, cache):
+        """The LSTM's (Rᵀ) with the projection's."""
+        return self._projection_loop(super()._backward_loop(T, B, cache), T, B)
 
-    def _projection_work(self, T, B):
-        """Pᵀ (contiguous), δuᵗ, and δyᵗ of every step (kept for δP)."""
+    def _projection_loop(self, loop, T, B):
+        """``loop`` with Pᵀ (stored, contiguous), δvᵗ, and δyᵗ of every step (kept for δP)."""
         xp, n, p = self.xp, self.hidden_size, self.proj_size
-        return {"P_T": xp.ascontiguousarray(self.P.T),                    # (p, n), made once per call
-                "du": xp.empty((B, n), dtype=self.dtype),
-                "DY": xp.empty((T, B, p), dtype=self.dtype)}
+        loop.P_T = xp.ascontiguousarray(self.P.T)                          # (p, n), made once per call
+        loop.dv = xp.empty((B, n), dtype=self.dtype)
+        loop.DY = xp.empty((T, B, p), dtype=self.dtype)
+        return loop
 
-    def _output_backward(self, t, dy, d, dnext, work):
-        """δuᵗ = Pᵀ δyᵗ  (δyᵗ kept for δP)"""
-        work["DY"][t] = dy
-        return self.xp.matmul(dy, work["P_T"], out=work["du"])
+    def _output_backward(self, t, dy, d, dnext, loop):
+        """δvᵗ = Pᵀ δyᵗ  (δyᵗ kept for δP)"""
+        loop.DY[t] = dy
+        return self.xp.matmul(dy, loop.P_T, out=loop.dv)
 
-    def _weight_grads(self, cache, dA, work):
+    def _weight_grads(self, cache, dA, loop):
         """δP, then the LSTM's δW, δR, δb and δx."""
-        self._projection_grads(cache, work)
-        return super()._weight_grads(cache, dA, work)
+        self._projection_grads(cache, loop)
+        return super()._weight_grads(cache, dA, loop)
 
-    def _projection_grads(self, cache, work):
-        """δP = Σₜ uᵗ δyᵗ, one product over all steps."""
+    def _projection_grads(self, cache, loop):
+        """δP = Σₜ ⟨δyᵗ, vᵗ⟩, one product over all steps."""
         T, B, n, p = cache["T"], cache["B"], self.hidden_size, self.proj_size
-        U, DY = cache["U"].reshape(T * B, n), work["DY"].reshape(T * B, p)
-        self._grad_storage["P"] += self.xp.matmul(U.T, DY)                # δP = Σₜ uᵗ δyᵗ
+        V, DY = cache["V"].reshape(T * B, n), loop.DY.reshape(T * B, p)
+        self._grad_storage["P"] += self.xp.matmul(V.T, DY)                # δP = Σₜ ⟨δyᵗ, vᵗ⟩
 
 
 @register("flstm")
@@ -211,20 +210,20 @@ class FLSTM(LSTMP):
 
         qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹                            (r wide, cached)
         āᵗ = W₂ qᵗ + b                                     (ā = [z̄ ī f̄ ō])
-        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, uᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P uᵗ     as LSTMP
+        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, vᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P vᵗ     as LSTMP
 
-    Backward (the step deltas δuᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
+    Backward (the step deltas δvᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
 
         δyᵗ = Δᵗ + W₁ᵧᵀ δqᵗ⁺¹
         δqᵗ = W₂ᵀ δāᵗ
         δxᵗ = W₁ₓᵀ δqᵗ
-        δW₂ = Σₜ qᵗ δāᵗ,  δb = Σₜ δāᵗ,  δW₁ₓ = Σₜ xᵗ δqᵗ,  δW₁ᵧ = Σₜ yᵗ⁻¹ δqᵗ,  δP = Σₜ uᵗ δyᵗ
+        δW₂ = Σₜ ⟨δāᵗ, qᵗ⟩,  δb = Σₜ δāᵗ,  δW₁ₓ = Σₜ ⟨δqᵗ, xᵗ⟩,  δW₁ᵧ = Σₜ ⟨δqᵗ, yᵗ⁻¹⟩,  δP = Σₜ ⟨δyᵗ, vᵗ⟩
         δy⁻¹ = W₁ᵧᵀ δq⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
 
     Against LSTMP: only T changes (W, R -> W₁ₓ, W₁ᵧ, W₂).  In the loop: two products of
     widths p·r and r·4n instead of one of p·4n.
 
-    Shapes (G = 4; row-vector storage, like lstm.py)::
+    Shapes (G = 4; stored arrays)::
 
         X  (T, B, m)     Y  (T, B, p)     state (y, c): (B, p), (B, n)
         W1_x (m, r)      W1_y (p, r)      W2 (r, G·n)   b (G·n,)      P (n, p)
@@ -237,7 +236,6 @@ class FLSTM(LSTMP):
     rest from U(−1/√n, 1/√n).
     """
 
-    PARAM_FORMULA = "r(m + p) + 4nr + 4n + pn"
     GRADCHECK_OPTIONS = {"proj_size": 3, "rank": 2}
 
     def __init__(self, input_size, hidden_size, *, proj_size=None, rank=None, seed=0, dtype="float32"):
@@ -269,54 +267,57 @@ class FLSTM(LSTMP):
         Q = self.xp.matmul(X.reshape(T * B, m), self.W1_x).reshape(T, B, self.rank)
         return {"Q": Q}
 
-    def _forward_work(self, T, B, states):
-        work = super()._forward_work(T, B, states)                         # uᵗ; rec (B, G·n) takes W₂ qᵗ
-        work["qy"] = self.xp.empty((B, self.rank), dtype=self.dtype)
-        work["b"] = self.b.reshape(len(self.GATE_ORDER), 1, self.hidden_size)
-        return work
+    def _forward_loop(self, T, B, states, saved):
+        loop = super()._forward_loop(T, B, states, saved)                  # vᵗ; rec (B, G·n) takes W₂ qᵗ
+        loop.Q = saved["Q"]
+        loop.qy = self.xp.empty((B, self.rank), dtype=self.dtype)
+        loop.b = self.b.reshape(len(self.GATE_ORDER), 1, self.hidden_size)
+        return loop
 
-    def _recurrent_forward(self, t, s, states, work):
+    def _recurrent_forward(self, t, s, states, loop):
         """qᵗ += W₁ᵧ yᵗ⁻¹;  āᵗ = W₂ qᵗ + b"""
         xp = self.xp
         B, n, G = s.shape[1], self.hidden_size, len(self.GATE_ORDER)
-        q = work["Q"][t]
-        q += xp.matmul(states[0][t], self.W1_y, out=work["qy"])           # qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹
-        rec = xp.matmul(q, self.W2, out=work["rec"])                       # W₂ qᵗ   (B, G·n)
-        xp.add(rec.reshape(B, G, n).transpose(1, 0, 2), work["b"], out=s)  # āᵗ = W₂ qᵗ + b
+        q = loop.Q[t]
+        q += xp.matmul(states[0][t], self.W1_y, out=loop.qy)           # qᵗ = W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹
+        rec = xp.matmul(q, self.W2, out=loop.rec)                       # W₂ qᵗ   (B, G·n)
+        xp.add(rec.reshape(B, G, n).transpose(1, 0, 2), loop.b, out=s)  # āᵗ = W₂ qᵗ + b
 
     # ------------------------------------------------------------------ backward
-    def _backward_work(self, T, B):
+    def _backward_loop(self, T, B, cache):
         xp = self.xp
-        return {"W2_T": xp.ascontiguousarray(self.W2.T),                  # (G·n, r)
-                "W1y_T": xp.ascontiguousarray(self.W1_y.T),                # (r, p)
-                "DQ": xp.empty((T, B, self.rank), dtype=self.dtype),       # δqᵗ of every step
-                **self._projection_work(T, B)}
+        loop = _Loop(tmp=xp.empty((B, self.hidden_size), dtype=self.dtype),
+                     W2_T=xp.ascontiguousarray(self.W2.T),                 # (G·n, r)
+                     W1y_T=xp.ascontiguousarray(self.W1_y.T),              # (r, p)
+                     DQ=xp.empty((T, B, self.rank), dtype=self.dtype))     # δqᵗ of every step
+        return self._projection_loop(loop, T, B)
 
-    def _recurrent_backward(self, t, d, da, dnext, work):
+    def _recurrent_backward(self, t, d, da, dnext, loop):
         """δqᵗ = W₂ᵀ δāᵗ (kept for the weight gradients);  δyᵗ⁻¹ = W₁ᵧᵀ δqᵗ"""
         xp = self.xp
-        dq = xp.matmul(da, work["W2_T"], out=work["DQ"][t])               # δqᵗ = W₂ᵀ δāᵗ
-        xp.matmul(dq, work["W1y_T"], out=dnext[0])                         # W₁ᵧᵀ δqᵗ, sent to step t−1
+        dq = xp.matmul(da, loop.W2_T, out=loop.DQ[t])               # δqᵗ = W₂ᵀ δāᵗ
+        xp.matmul(dq, loop.W1y_T, out=dnext[0])                         # W₁ᵧᵀ δqᵗ, sent to step t−1
 
-    def _weight_grads(self, cache, dA, work):
+    def _weight_grads(self, cache, dA, loop):
         """δP, δW₂, δb, δW₁ₓ, δW₁ᵧ as one product each over all steps; returns δX (T, B, m)."""
         xp = self.xp
-        self._projection_grads(cache, work)                                # δP = Σₜ uᵗ δyᵗ
+        self._projection_grads(cache, loop)                                # δP = Σₜ ⟨δyᵗ, vᵗ⟩
         T, B = cache["T"], cache["B"]
         m, p, r = self.input_size, self.proj_size, self.rank
         dA2 = dA.reshape(T * B, -1)
-        DQ2 = work["DQ"].reshape(T * B, r)
-        g = self._grad_storage
-        g["W2"] += xp.matmul(cache["Q"].reshape(T * B, r).T, dA2)         # δW₂ = Σₜ qᵗ δāᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        g["W1_x"] += xp.matmul(cache["X"].reshape(T * B, m).T, DQ2)       # δW₁ₓ = Σₜ xᵗ δqᵗ
-        g["W1_y"] += xp.matmul(cache["Y"][:T].reshape(T * B, p).T, DQ2)   # δW₁ᵧ = Σₜ yᵗ⁻¹ δqᵗ
+        DQ2 = loop.DQ.reshape(T * B, r)
+        grad = self._grad_storage
+        grad["W2"] += xp.matmul(cache["Q"].reshape(T * B, r).T, dA2)         # δW₂ = Σₜ ⟨δāᵗ, qᵗ⟩
+        grad["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        grad["W1_x"] += xp.matmul(cache["X"].reshape(T * B, m).T, DQ2)       # δW₁ₓ = Σₜ ⟨δqᵗ, xᵗ⟩
+        grad["W1_y"] += xp.matmul(cache["Y"][:T].reshape(T * B, p).T, DQ2)   # δW₁ᵧ = Σₜ ⟨δqᵗ, yᵗ⁻¹⟩
         return xp.matmul(DQ2, self.W1_x.T).reshape(T, B, m)                # δxᵗ = W₁ₓᵀ δqᵗ
 
 
 @register("glstm")
 class GLSTM(LSTMP):
     r"""Group LSTM (G-LSTM; Kuchaiev & Ginsburg 2017): LSTMP whose affine map is k independent blocks.
+    The optimised form of :func:`npslim.reference.glstm_forward` (and its backward).
 
     x (m) and y (p) are cut into k equal consecutive slices, x = [x_1 … x_k], y = [y_1 … y_k].
     Group j maps [x_jᵗ; y_jᵗ⁻¹] ((m + p)/k) to 4n/k pre-activations, which are ITS n/k units of
@@ -328,13 +329,13 @@ class GLSTM(LSTMP):
     Forward, for each group j (ā_j = [z̄ ī f̄ ō] restricted to the units of group j)::
 
         ā_jᵗ = W_j x_jᵗ + R_j y_jᵗ⁻¹ + b_j
-        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, uᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P uᵗ     as LSTMP
+        zᵗ, iᵗ, fᵗ, oᵗ, cᵗ, vᵗ = h(cᵗ) ⊙ oᵗ, yᵗ = P vᵗ     as LSTMP
 
-    Backward (the step deltas δuᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
+    Backward (the step deltas δvᵗ, δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ are LSTMP's)::
 
         δy_jᵗ = Δ_jᵗ + R_jᵀ δā_jᵗ⁺¹
         δx_jᵗ = W_jᵀ δā_jᵗ
-        δW_j = Σₜ x_jᵗ δā_jᵗ,  δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ,  δb = Σₜ δāᵗ,  δP = Σₜ uᵗ δyᵗ
+        δW_j = Σₜ ⟨δā_jᵗ, x_jᵗ⟩,  δR_j = Σₜ ⟨δā_jᵗ, y_jᵗ⁻¹⟩,  δb = Σₜ δāᵗ,  δP = Σₜ ⟨δyᵗ, vᵗ⟩
         δy_j⁻¹ = R_jᵀ δā_j⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
 
     Against LSTMP: only T changes (W, R become block-diagonal with k blocks, stored as the
@@ -362,7 +363,6 @@ class GLSTM(LSTMP):
     divide m, n and p.
     """
 
-    PARAM_FORMULA = "k·(4n/k)·((m + p)/k) + 4n + pn = 4n(m + p)/k + 4n + pn"
     GRADCHECK_OPTIONS = {"proj_size": 2, "groups": 2}
     DEFAULT_GROUPS = 2
 
@@ -416,46 +416,47 @@ class GLSTM(LSTMP):
         S += self.b.reshape(G, 1, n)                                       #      + b
         return {}
 
-    def _forward_work(self, T, B, states):
-        work = super()._forward_work(T, B, states)                         # uᵗ; the product, gate-major:
+    def _forward_loop(self, T, B, states, saved):
+        loop = super()._forward_loop(T, B, states, saved)                  # vᵗ; the product, gate-major:
         G, n = len(self.GATE_ORDER), self.hidden_size
-        work["rec"] = self.xp.empty((G, B, n), dtype=self.dtype)
-        return work
+        loop.rec = self.xp.empty((G, B, n), dtype=self.dtype)
+        return loop
 
-    def _recurrent_forward(self, t, s, states, work):
+    def _recurrent_forward(self, t, s, states, loop):
         """ā_jᵗ += R_j y_jᵗ⁻¹ for every group j (one batched product over gates and groups)"""
-        rec, yg = work["rec"], self._by_group(states[0][t])[None]         # y_jᵗ⁻¹  (1, k, B, p_k)
+        rec, yg = loop.rec, self._by_group(states[0][t])[None]         # y_jᵗ⁻¹  (1, k, B, p_k)
         self.xp.matmul(yg, self._gate_blocks(self.R), out=self._unit_blocks(rec))  # R_j y_jᵗ⁻¹ (G, k, B, n_k)
         s += rec                                                           # ā_jᵗ += R_j y_jᵗ⁻¹
 
     # ------------------------------------------------------------------ backward
-    def _backward_work(self, T, B):
+    def _backward_loop(self, T, B, cache):
         xp, n, k, G = self.xp, self.hidden_size, self.groups, len(self.GATE_ORDER)
-        return {"R_T": xp.ascontiguousarray(self.R.transpose(0, 2, 1)),   # (k, G·n_k, p_k)
-                "DG": xp.empty((k, T, B, G, n // k), dtype=self.dtype),   # δā_jᵗ of every step, group-major
-                **self._projection_work(T, B)}
+        loop = _Loop(tmp=xp.empty((B, n), dtype=self.dtype),
+                     R_T=xp.ascontiguousarray(self.R.transpose(0, 2, 1)),  # (k, G·n_k, p_k)
+                     DG=xp.empty((k, T, B, G, n // k), dtype=self.dtype))  # δā_jᵗ of every step, group-major
+        return self._projection_loop(loop, T, B)
 
-    def _recurrent_backward(self, t, d, da, dnext, work):
+    def _recurrent_backward(self, t, d, da, dnext, loop):
         """δy_jᵗ⁻¹ = R_jᵀ δā_jᵗ for every group j (one batched product); δā_jᵗ kept for the weights"""
         k, G, B, n = self.groups, *d.shape
-        dg = work["DG"][:, t]                                              # (k, B, G, n_k)
+        dg = loop.DG[:, t]                                              # (k, B, G, n_k)
         dg[...] = d.reshape(G, B, k, n // k).transpose(2, 1, 0, 3)         # δā_jᵗ
-        self.xp.matmul(dg.reshape(k, B, G * n // k), work["R_T"],          # R_jᵀ δā_jᵗ, into [y_1 … y_k]
+        self.xp.matmul(dg.reshape(k, B, G * n // k), loop.R_T,          # R_jᵀ δā_jᵗ, into [y_1 … y_k]
                        out=self._by_group(dnext[0]))                       #   and sent to step t−1
 
-    def _weight_grads(self, cache, dA, work):
+    def _weight_grads(self, cache, dA, loop):
         """δP, δW_j, δR_j (one batched product each, from δā_jᵗ kept group-major), δb; returns δX."""
         xp = self.xp
-        self._projection_grads(cache, work)                                # δP = Σₜ uᵗ δyᵗ
+        self._projection_grads(cache, loop)                                # δP = Σₜ ⟨δyᵗ, vᵗ⟩
         T, B = cache["T"], cache["B"]
         m, n, p, k, G = self.input_size, self.hidden_size, self.proj_size, self.groups, len(self.GATE_ORDER)
-        DG = work["DG"].reshape(k, T * B, G * n // k)                      # δā_jᵗ   (k, T·B, G·n_k)
+        DG = loop.DG.reshape(k, T * B, G * n // k)                      # δā_jᵗ   (k, T·B, G·n_k)
         Xg = self._by_group(cache["X"].reshape(T * B, m))                 # x_jᵗ     (k, T·B, m_k)
         Yg = self._by_group(cache["Y"][:T].reshape(T * B, p))             # y_jᵗ⁻¹   (k, T·B, p_k)
-        g = self._grad_storage
-        g["W"] += xp.matmul(Xg.transpose(0, 2, 1), DG)                     # δW_j = Σₜ x_jᵗ δā_jᵗ
-        g["R"] += xp.matmul(Yg.transpose(0, 2, 1), DG)                     # δR_j = Σₜ y_jᵗ⁻¹ δā_jᵗ
-        g["b"] += dA.reshape(T * B, G * n).sum(axis=0)                     # δb = Σₜ δāᵗ
+        grad = self._grad_storage
+        grad["W"] += xp.matmul(Xg.transpose(0, 2, 1), DG)                     # δW_j = Σₜ ⟨δā_jᵗ, x_jᵗ⟩
+        grad["R"] += xp.matmul(Yg.transpose(0, 2, 1), DG)                     # δR_j = Σₜ ⟨δā_jᵗ, y_jᵗ⁻¹⟩
+        grad["b"] += dA.reshape(T * B, G * n).sum(axis=0)                     # δb = Σₜ δāᵗ
         dX = xp.empty((T, B, m), dtype=self.dtype)
         xp.matmul(DG, self.W.transpose(0, 2, 1), out=self._by_group(dX.reshape(T * B, m)))  # δx_jᵗ = W_jᵀ δā_jᵗ
         return dX

@@ -1,7 +1,7 @@
 """The Elman RNN: one affine map and one activation, no gates and no cell state.
 
-Notation: MATH.md.  Row-vector convention as in lstm.py: the code computes ``x @ W``, so
-``W`` here is (m, n) and ``R`` is (n, n).
+Notation: MATH.md; weights stored transposed (see :mod:`npslim.cells.base`): ``W`` (m, n),
+``R`` (n, n).
 
 The whole sequence's input projection ``W xᵗ + b`` is one product before the loop; the loop
 adds ``R yᵗ⁻¹`` and applies φ in place in the output buffer, so the cache holds yᵗ only and
@@ -12,13 +12,15 @@ from __future__ import annotations
 from .. import activations
 from .registry import register
 from .base import Cell
+from .docformula import FROM_DOCSTRING
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu")   # the choices of φ
 
 
 @register("rnn")
 class RNN(Cell):
-    r"""Elman RNN, yᵗ = φ(W xᵗ + R yᵗ⁻¹ + b), φ ∈ {tanh (default), sigmoid, relu}.
+    r"""Elman RNN, yᵗ = φ(W xᵗ + R yᵗ⁻¹ + b), φ ∈ {tanh (default), sigmoid, relu}.  The optimised
+    form of :func:`npslim.reference.rnn_forward` (and its backward).
 
     Forward, for t = 0..T−1 (y⁻¹ the initial state)::
 
@@ -49,7 +51,7 @@ class RNN(Cell):
     """
 
     STATE = ("y",)
-    PARAM_FORMULA = "mn + n² + n"
+    PARAM_FORMULA = FROM_DOCSTRING   # the "Parameters:" line of the docstring
 
     def __init__(self, input_size, hidden_size, *, activation="tanh", seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
@@ -120,9 +122,9 @@ class RNN(Cell):
 
         # each weight gradient as one product over all steps
         dA2 = dA.reshape(T * B, n)
-        g = self._grad_storage
-        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ xᵗ δāᵗ
-        g["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA2)             # δR = Σₜ yᵗ⁻¹ δāᵗ
-        g["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
-        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = W δāᵗ
+        grad = self._grad_storage
+        grad["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dA2)           # δW = Σₜ ⟨δāᵗ, xᵗ⟩
+        grad["R"] += xp.matmul(Yall[:T].reshape(T * B, n).T, dA2)             # δR = Σₜ ⟨δāᵗ, yᵗ⁻¹⟩
+        grad["b"] += dA2.sum(axis=0)                                          # δb = Σₜ δāᵗ
+        dX = xp.matmul(dA2, self.W.T).reshape(T, B, m)                    # δxᵗ = Wᵀ δāᵗ
         return flush.after_loop(dX), (dy_next,)

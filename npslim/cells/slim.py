@@ -1,5 +1,5 @@
-"""Salem's slim LSTMs: fewer parameters in the gates (Lu & Salem 2017, file 001) and constant
-gates (Akandeh & Salem 2019, file 000).
+"""Salem's slim LSTMs: fewer parameters in the gates (Lu & Salem 2017) and constant gates
+(Akandeh & Salem 2019).
 
 Notation: MATH.md ("Salem's slim LSTMs").  Every cell here is the peephole-free LSTM of
 ``lstm.py`` with pieces taken out: its loops and step equations (``LSTM.forward``,
@@ -12,7 +12,7 @@ only the hooks for what a cell removes are overridden.
     lstm6    cᵗ = f cᵗ⁻¹ + φ(W_z xᵗ + R_z yᵗ⁻¹ + b_z),  yᵗ = φ(cᵗ)             n(m + n + 1)
     lstm_c6  cᵗ = f cᵗ⁻¹ + φ(W_z xᵗ + r_z ⊙ yᵗ⁻¹ + b_z), yᵗ = φ(cᵗ)            n(m + 2)
 
-(g ∈ {i, f, o}; the block input z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z of lstm1-3 is the vanilla one.)
+(gate ∈ {i, f, o}; the block input z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z of lstm1-3 is the vanilla one.)
 
 How the removed pieces leave the work: the stacked ``W``, ``R`` and ``b`` hold only the gate
 blocks that have them (``W_BLOCKS``, ``R_BLOCKS``, ``B_BLOCKS``: leading runs of GATE_ORDER),
@@ -33,7 +33,7 @@ import numbers
 from .. import activations
 from ..activations import SIGMOID
 from .registry import register
-from .lstm import LSTM, ONE
+from .lstm import LSTM, ONE, _Loop
 
 
 class SlimLSTM(LSTM):
@@ -47,17 +47,18 @@ class SlimLSTM(LSTM):
     (``LSTM.forward``, ``LSTM.backward``); what covers fewer blocks is three of its hooks::
 
         _fill_preactivations(X, S)   āᵗ = W xᵗ + b for every step (one product, W's blocks; 0 elsewhere)
-        _forward_work                the recurrent product's buffer, R's blocks wide; the LSTM's
+        _forward_loop                the recurrent product's buffer, R's blocks wide; the LSTM's
                                      _recurrent_forward and _recurrent_backward then cover R's blocks
         _weight_grads                δW, δR (``_recurrent_grads``), δb over their blocks; δx
 
     Not registered: the vanilla peephole-free LSTM is ``make("lstm", peepholes=False)``.
+
+    Parameters: |W_BLOCKS|·mn + |R_BLOCKS|·n² + |B_BLOCKS|·n (each subclass states its own).
     """
 
     W_BLOCKS = ("z", "i", "f", "o")
     R_BLOCKS = ("z", "i", "f", "o")
     B_BLOCKS = ("z", "i", "f", "o")
-    PARAM_FORMULA = "4(mn + n² + n)"
 
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
@@ -71,7 +72,7 @@ class SlimLSTM(LSTM):
                 f"{type(self).__name__}.{kind} = {blocks} must be a leading run of GATE_ORDER {self.GATE_ORDER}"
         self._k = {gate: k for k, gate in enumerate(self.GATE_ORDER)}
         self._nW, self._nR, self._nb = len(self.W_BLOCKS), len(self.R_BLOCKS), len(self.B_BLOCKS)
-        self.p = {}                                                        # no peepholes
+        self.peep = {}                                                     # no peepholes
         self.W = self._add_stacked("W", self._uniform((m, self._nW * n)), self.W_BLOCKS)
         self._build_recurrence()
         self.b = self._add_stacked("b", self._uniform((self._nb * n,)), self.B_BLOCKS)
@@ -108,33 +109,33 @@ class SlimLSTM(LSTM):
         S[:, :kb] += self.b.reshape(kb, 1, n)                              #      + b    (blocks with b)
         return {}
 
-    def _forward_work(self, T, B, states):
+    def _forward_loop(self, T, B, states, saved):
         """The LSTM's, with the recurrent product (B, kR·n): R's blocks only."""
-        work = super()._forward_work(T, B, states)
-        work["rec"] = self.xp.empty((B, self._nR * self.hidden_size), dtype=self.dtype)
-        return work
+        loop = super()._forward_loop(T, B, states, saved)
+        loop.rec = self.xp.empty((B, self._nR * self.hidden_size), dtype=self.dtype)
+        return loop
 
-    def _weight_grads(self, cache, dA, work):
+    def _weight_grads(self, cache, dA, loop):
         """δW, δR, δb, each one product over all steps for the blocks that have the weight; returns δX."""
         xp = self.xp
         T, B = cache["T"], cache["B"]
         m, n, G = self.input_size, self.hidden_size, len(self.GATE_ORDER)
         dA2 = dA.reshape(T * B, G * n)
         dAW = dA2[:, :self._nW * n]                                        # δā of the blocks with W
-        g = self._grad_storage
-        g["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dAW)           # δW = Σₜ xᵗ δāᵗ
-        self._recurrent_grads(cache["Y"][:T], dA)                          # δR = Σₜ yᵗ⁻¹ δāᵗ
-        g["b"] += dA2[:, :self._nb * n].sum(axis=0)                        # δb = Σₜ δāᵗ
-        return xp.matmul(dAW, self.W.T).reshape(T, B, m)                   # δxᵗ = W δāᵗ
+        grad = self._grad_storage
+        grad["W"] += xp.matmul(cache["X"].reshape(T * B, m).T, dAW)        # δW = Σₜ ⟨δāᵗ, xᵗ⟩
+        self._recurrent_grads(cache["Y"][:T], dA)                          # δR = Σₜ ⟨δāᵗ, yᵗ⁻¹⟩
+        grad["b"] += dA2[:, :self._nb * n].sum(axis=0)                     # δb = Σₜ δāᵗ
+        return xp.matmul(dAW, self.W.T).reshape(T, B, m)                   # δxᵗ = Wᵀ δāᵗ
 
     def _recurrent_grads(self, Yprev, dA):
-        """δR += Σₜ yᵗ⁻¹ δāᵗ (one product); Yprev (T, B, n), dA (T, B, G·n)."""
+        """δR += Σₜ ⟨δāᵗ, yᵗ⁻¹⟩ (one product); Yprev (T, B, n), dA (T, B, G·n)."""
         T, B, n = Yprev.shape
         dAR = dA.reshape(T * B, -1)[:, :self._nR * n]
         self._grad_storage["R"] += self.xp.matmul(Yprev.reshape(T * B, n).T, dAR)
 
 
-# ====================================================================== file 001: LSTM1-3
+# ====================================================================== Lu & Salem 2017: LSTM1-3
 @register("lstm1")
 class LSTM1(SlimLSTM):
     r"""LSTM1 (Lu & Salem 2017): the gates lose the input signal.
@@ -154,7 +155,7 @@ class LSTM1(SlimLSTM):
         δcᵗ = δyᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
         δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
         δxᵗ = W_zᵀ δz̄ᵗ                                    (the gates see no input)
-        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_⋆ = Σₜ yᵗ⁻¹ δ⋆ᵗ,  δb_⋆ = Σₜ δ⋆ᵗ    (⋆ ∈ z̄ ī f̄ ō)
+        δW_z = Σₜ ⟨δz̄ᵗ, xᵗ⟩,  δR_⋆ = Σₜ ⟨δ⋆ᵗ, yᵗ⁻¹⟩,  δb_⋆ = Σₜ δ⋆ᵗ    (⋆ ∈ z̄ ī f̄ ō)
 
     Shapes::
 
@@ -165,7 +166,6 @@ class LSTM1(SlimLSTM):
     """
 
     W_BLOCKS = ("z",)
-    PARAM_FORMULA = "4(mn + n² + n) − 3mn = mn + 4n² + 4n"
 
 
 @register("lstm2")
@@ -185,7 +185,7 @@ class LSTM2(SlimLSTM):
         δyᵗ = Δᵗ + R_zᵀ δz̄ᵗ⁺¹ + R_iᵀ δīᵗ⁺¹ + R_fᵀ δf̄ᵗ⁺¹ + R_oᵀ δōᵗ⁺¹
         δōᵗ, δcᵗ, δf̄ᵗ, δīᵗ, δz̄ᵗ as LSTM1
         δxᵗ = W_zᵀ δz̄ᵗ
-        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_⋆ = Σₜ yᵗ⁻¹ δ⋆ᵗ (⋆ ∈ z̄ ī f̄ ō),  δb_z = Σₜ δz̄ᵗ
+        δW_z = Σₜ ⟨δz̄ᵗ, xᵗ⟩,  δR_⋆ = Σₜ ⟨δ⋆ᵗ, yᵗ⁻¹⟩ (⋆ ∈ z̄ ī f̄ ō),  δb_z = Σₜ δz̄ᵗ
 
     Shapes::
 
@@ -197,7 +197,6 @@ class LSTM2(SlimLSTM):
 
     W_BLOCKS = ("z",)
     B_BLOCKS = ("z",)
-    PARAM_FORMULA = "4(mn + n² + n) − 3(mn + n) = mn + 4n² + n"
 
 
 @register("lstm3")
@@ -220,7 +219,7 @@ class LSTM3(SlimLSTM):
         δcᵗ = δyᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
         δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(b_f),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(b_i),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
         δxᵗ = W_zᵀ δz̄ᵗ
-        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_z = Σₜ yᵗ⁻¹ δz̄ᵗ,  δb_⋆ = Σₜ δ⋆ᵗ (⋆ ∈ z̄ ī f̄ ō)
+        δW_z = Σₜ ⟨δz̄ᵗ, xᵗ⟩,  δR_z = Σₜ ⟨δz̄ᵗ, yᵗ⁻¹⟩,  δb_⋆ = Σₜ δ⋆ᵗ (⋆ ∈ z̄ ī f̄ ō)
 
     Shapes::
 
@@ -232,7 +231,6 @@ class LSTM3(SlimLSTM):
 
     W_BLOCKS = ("z",)
     R_BLOCKS = ("z",)
-    PARAM_FORMULA = "4(mn + n² + n) − 3(mn + n²) = mn + n² + 4n"
 
     def _fill_preactivations(self, X, S):
         """z̄ᵗ = W_z xᵗ + b_z for every step; the gate blocks get their activations σ(b), made once."""
@@ -244,20 +242,20 @@ class LSTM3(SlimLSTM):
         S[:, kz + 1:] = gates                                              # iᵗ, fᵗ, oᵗ = σ(b_i), σ(b_f), σ(b_o)
         return {}
 
-    def input_gate(self, s, c_prev, tmp):
+    def input_gate(self, s, c_prev, loop):
         """iᵗ = σ(b_i), formed before the loop: read it"""
         return s[self._k["i"]]
 
-    def forget_gate(self, s, c_prev, i, tmp):
+    def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ(b_f), formed before the loop: read it"""
         return s[self._k["f"]]
 
-    def output_gate(self, s, c, tmp):
+    def output_gate(self, s, c, loop):
         """oᵗ = σ(b_o), formed before the loop: read it"""
         return s[self._k["o"]]
 
 
-# ====================================================================== file 000: LSTM_6, LSTM_C6
+# ====================================================================== Akandeh & Salem 2019: LSTM_6, LSTM_C6
 ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu")
 DEFAULT_FORGET = 0.59            # the paper's starting value (Akandeh & Salem 2019, section 4.1.3)
 DEFAULT_ACTIVATION = "sigmoid"   # the paper's IMDB specification (its Table 3); tanh: its 20 Newsgroups run
@@ -296,7 +294,7 @@ class LSTM6(SlimLSTM):
         δcᵗ = δyᵗ ⊙ φ'(cᵗ) + f δcᵗ⁺¹
         δz̄ᵗ = δcᵗ ⊙ φ'(z̄ᵗ)
         δxᵗ = W_zᵀ δz̄ᵗ
-        δW_z = Σₜ xᵗ δz̄ᵗ,  δR_z = Σₜ yᵗ⁻¹ δz̄ᵗ,  δb_z = Σₜ δz̄ᵗ
+        δW_z = Σₜ ⟨δz̄ᵗ, xᵗ⟩,  δR_z = Σₜ ⟨δz̄ᵗ, yᵗ⁻¹⟩,  δb_z = Σₜ δz̄ᵗ
         δy⁻¹ = R_zᵀ δz̄⁰,  δc⁻¹ = f δc⁰
 
     Against the vanilla LSTM: no peepholes, the three gates become constants (no W, R, b for
@@ -318,7 +316,6 @@ class LSTM6(SlimLSTM):
 
     GATE_ORDER = ("z",)
     W_BLOCKS = R_BLOCKS = B_BLOCKS = ("z",)
-    PARAM_FORMULA = "n(m + n + 1)"
 
     def __init__(self, input_size, hidden_size, *, forget=DEFAULT_FORGET, activation=DEFAULT_ACTIVATION,
                  seed=0, dtype="float32"):
@@ -336,25 +333,25 @@ class LSTM6(SlimLSTM):
         return opts
 
     # the gates: constants, with nothing to train and no deltas
-    def input_gate(self, s, c_prev, tmp):
+    def input_gate(self, s, c_prev, loop):
         """iᵗ = 1"""
         return ONE
 
-    def forget_gate(self, s, c_prev, i, tmp):
+    def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = f, the constant"""
         return self.forget
 
-    def output_gate(self, s, c, tmp):
+    def output_gate(self, s, c, loop):
         """oᵗ = 1"""
         return ONE
 
-    def input_gate_backward(self, d, dc, z, i, tmp):
+    def input_gate_backward(self, d, dc, z, i, loop):
         """no δī"""
 
-    def forget_gate_backward(self, d, dc, c_prev, f, tmp):
+    def forget_gate_backward(self, d, dc, c_prev, f, loop):
         """no δf̄"""
 
-    def output_gate_backward(self, d, dy, hc, o, tmp):
+    def output_gate_backward(self, d, dv, hc, o, loop):
         """no δō"""
 
     def _gates(self, s):
@@ -377,7 +374,7 @@ class LSTMC6(LSTM6):
         δcᵗ = δyᵗ ⊙ φ'(cᵗ) + f δcᵗ⁺¹
         δz̄ᵗ = δcᵗ ⊙ φ'(z̄ᵗ)
         δxᵗ = W_zᵀ δz̄ᵗ
-        δW_z = Σₜ xᵗ δz̄ᵗ,  δr_z = Σₜ yᵗ⁻¹ ⊙ δz̄ᵗ,  δb_z = Σₜ δz̄ᵗ
+        δW_z = Σₜ ⟨δz̄ᵗ, xᵗ⟩,  δr_z = Σₜ yᵗ⁻¹ ⊙ δz̄ᵗ,  δb_z = Σₜ δz̄ᵗ
         δy⁻¹ = r_z ⊙ δz̄⁰,  δc⁻¹ = f δc⁰
 
     Against LSTM_6: the (n, n) matrix R_z becomes the vector r_z (Salem's u_c), so both time
@@ -395,7 +392,6 @@ class LSTMC6(LSTM6):
     """
 
     R_BLOCKS = ("z",)                      # the block that recurs, through the vector r_z
-    PARAM_FORMULA = "n(m + 2)"
 
     def _build_recurrence(self):
         self.r = self._add_param("r_z", self._uniform((self.hidden_size,)))
@@ -404,14 +400,14 @@ class LSTMC6(LSTM6):
     def _recurrent_count(cls, n):
         return n
 
-    def _recurrent_forward(self, t, s, states, work):
+    def _recurrent_forward(self, t, s, states, loop):
         """z̄ᵗ += r_z ⊙ yᵗ⁻¹"""
-        s[self._k["z"]] += self.xp.multiply(self.r, states[0][t], out=work["rec"])
+        s[self._k["z"]] += self.xp.multiply(self.r, states[0][t], out=loop.rec)
 
-    def _backward_work(self, T, B):
-        return {}                                                          # nothing to transpose
+    def _backward_loop(self, T, B, cache):
+        return _Loop(tmp=self.xp.empty((B, self.hidden_size), dtype=self.dtype))   # nothing to transpose
 
-    def _recurrent_backward(self, t, d, da, dnext, work):
+    def _recurrent_backward(self, t, d, da, dnext, loop):
         """δyᵗ⁻¹ = r_z ⊙ δz̄ᵗ"""
         self.xp.multiply(da, self.r, out=dnext[0])
 
