@@ -174,8 +174,8 @@ class LSTMP(LSTM):
         """fᵗ = σ(f̄ᵗ + forget_bias), in place in the block f̄ of ``s`` (no peepholes; backward is
         the LSTM's, σ' from fᵗ)"""
         fbar = s[self._k["f"]]
-        if self.forget_bias: fbar += self.forget_bias
-        return SIGMOID.forward(fbar, out=fbar)
+        if self.forget_bias: fbar += self.forget_bias                      # f̄ᵗ + forget_bias
+        return SIGMOID.forward(fbar, out=fbar)                             # fᵗ = σ(f̄ᵗ + forget_bias)
 
     # ------------------------------------------------------------------ the projection
     def _forward_loop(self, T, B, states, saved):
@@ -186,7 +186,7 @@ class LSTMP(LSTM):
 
     def _output_forward(self, t, s, states, loop):
         """yᵗ = P vᵗ"""
-        self.xp.matmul(loop.V[t], self.P, out=states[0][t + 1])
+        self.xp.matmul(loop.V[t], self.P, out=states[0][t + 1])                 # yᵗ = P vᵗ
 
     def _backward_loop(self, T, B, cache):
         """The LSTM's (Rᵀ) with the projection's."""
@@ -203,7 +203,7 @@ class LSTMP(LSTM):
     def _output_backward(self, t, dy, d, dnext, loop):
         """δvᵗ = Pᵀ δyᵗ  (δyᵗ kept for δP)"""
         loop.DY[t] = dy
-        return self.xp.matmul(dy, loop.P_T, out=loop.dv)
+        return self.xp.matmul(dy, loop.P_T, out=loop.dv)                        # δvᵗ = Pᵀ δyᵗ
 
     def _weight_grads(self, cache, dA, loop):
         """δP, then the LSTM's δW, δR, δb and δx."""
