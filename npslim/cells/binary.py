@@ -115,15 +115,15 @@ class Sharpened(LSTM):
         """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)   (εᵢᵗ is in īᵗ already)"""
         ibar = s[self._k["i"]]
         if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
-        ibar *= 1.0 / loop.tau
-        return SIGMOID.forward(ibar, out=ibar)
+        ibar *= 1.0 / loop.tau                                              # īᵗ / τ  (īᵗ holds + p_i ⊙ cᵗ⁻¹ and + εᵢᵗ)
+        return SIGMOID.forward(ibar, out=ibar)                              # iᵗ = σ(īᵗ / τ)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)   (ε_fᵗ is in f̄ᵗ already)"""
         fbar = s[self._k["f"]]
         if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
-        fbar *= 1.0 / loop.tau
-        return SIGMOID.forward(fbar, out=fbar)
+        fbar *= 1.0 / loop.tau                                              # f̄ᵗ / τ  (f̄ᵗ holds + p_f ⊙ cᵗ⁻¹ and + ε_fᵗ)
+        return SIGMOID.forward(fbar, out=fbar)                              # fᵗ = σ(f̄ᵗ / τ)
 
     # ------------------------------------------------------------------ backward
     def _backward_loop(self, T, B, cache):
