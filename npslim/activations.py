@@ -1,7 +1,8 @@
 """Elementwise activations, each with its derivative written from its own output.
 
 Backward passes never recompute an activation: they take the cached output ``a = φ(x)``
-and form φ'(x) from it (σ' = a(1 − a), tanh' = 1 − a², relu' = [a > 0], identity' = 1).
+and form φ'(x) from it (σ' = a(1 − a), tanh' = 1 − a², relu' = [a > 0], identity' = 1,
+hard_sigmoid' = 0.2·[0 < a < 1]).
 Every function writes into ``out`` (which may be ``x`` itself), so the time loops
 allocate nothing.  They work on NumPy and CuPy arrays alike.
 """
@@ -44,6 +45,27 @@ class Sigmoid(Activation):
         # σ'(x) = σ(x)(1 − σ(x))
         _subtract(1.0, a, out)
         out *= a
+        return out
+
+
+class HardSigmoid(Activation):
+    """Keras' hard_sigmoid, a piecewise-linear σ: clip(0.2x + 0.5, 0, 1) (its default LSTM gate
+    function; Lu & Salem 2017's IMDB network).  Kinks at x = ±2.5."""
+    name = "hard_sigmoid"
+    smooth = False
+
+    def forward(self, x, out):
+        # σ_hard(x) = clip(0.2x + 0.5, 0, 1)
+        out = _multiply(x, 0.2, out)
+        out += 0.5
+        return _xp(out).clip(out, 0.0, 1.0, out=out)
+
+    def grad(self, a, out):
+        # σ_hard'(x) = 0.2 where 0 < a < 1, else 0:  0.2·sign(a(1 − a)), in place
+        _subtract(1.0, a, out)
+        out *= a
+        _xp(out).sign(out, out=out)
+        out *= 0.2
         return out
 
 
@@ -113,12 +135,12 @@ def _greater(a, b, out):
     return out
 
 
-SIGMOID, TANH, RELU, IDENTITY = Sigmoid(), Tanh(), Relu(), Identity()
-ACTIVATIONS = {a.name: a for a in (SIGMOID, TANH, RELU, IDENTITY)}
+SIGMOID, TANH, RELU, IDENTITY, HARD_SIGMOID = Sigmoid(), Tanh(), Relu(), Identity(), HardSigmoid()
+ACTIVATIONS = {a.name: a for a in (SIGMOID, TANH, RELU, IDENTITY, HARD_SIGMOID)}
 
 
 def get(name):
-    """The activation called ``name`` (sigmoid, tanh, relu, identity)."""
+    """The activation called ``name`` (sigmoid, tanh, relu, identity, hard_sigmoid)."""
     if isinstance(name, Activation):
         return name
     if name not in ACTIVATIONS:

@@ -94,10 +94,16 @@ def cmd_compare(args):
 
 def _add_training_options(p, compare):
     """The options shared by ``train`` and ``compare``."""
-    from . import optim, tasks
+    from . import initializers, optim, tasks
     from .train import SCHEDULES
     d = TRAIN_DEFAULTS
-    p.add_argument("--task", default=d["task"], choices=tasks.names(), metavar="TASK",
+    from . import recipes
+    p.add_argument("--recipe", default=None, choices=recipes.names(), metavar="NAME",
+                   help=f"a paper's recipe: {', '.join(recipes.names())}; it sets the task and its options, the "
+                        f"hidden size, optimizer, rate, schedule, clipping, initialisation, batch size, epochs and "
+                        f"early stopping as its authors ran them (python -m npslim.recipes NAME describes one); "
+                        f"every option given here wins over it")
+    p.add_argument("--task", default=None, choices=tasks.names(), metavar="TASK",
                    help=f"the task to train on: {', '.join(tasks.names())} (default {d['task']}: scikit-learn's "
                         f"8x8 digits, one row per step; the real datasets, table below, need their data: "
                         f"bash datasets/fetch.sh)")
@@ -111,12 +117,14 @@ def _add_training_options(p, compare):
                    help="evaluate on a seeded random subset of N test sequences (the task option n_test; "
                         "default: all)")
     if compare:
-        p.add_argument("--cells", default=d["cells"],
+        p.add_argument("--cells", default=None,
                        help=f"comma-separated registered cells to compare, trained one after the other with the "
-                            f"same seed; unregistered names are skipped with a note (default {d['cells']})")
+                            f"same seed; unregistered names are skipped with a note (default {d['cells']}; with "
+                            f"--recipe, the cells its paper compared)")
     else:
-        p.add_argument("--cell", default=d["cell"], help=f"the registered cell to train (default {d['cell']}; "
-                                                         f"`npslim cells` lists them)")
+        p.add_argument("--cell", default=None, help=f"the registered cell to train (default {d['cell']}; with "
+                                                    f"--recipe, the first cell its paper compared; `npslim cells` "
+                                                    f"lists them)")
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
                    help="a cell option, e.g. peepholes=false or proj_size=32 (repeatable; applied to the cells "
                         "that take it)")
@@ -127,19 +135,20 @@ def _add_training_options(p, compare):
                         f"below; with --resume, the total to reach, default the run's own)")
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"training minibatch size (default {d['batch_size']}; per task: table below)")
-    p.add_argument("--optimizer", default=d["optimizer"], choices=optim.names(),
+    p.add_argument("--optimizer", default=None, choices=optim.names(),
                    help=f"optimizer, PyTorch's update rules (default {d['optimizer']})")
     p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d['lr']:g}; per task: table "
                                                           f"below; with --schedule loss it is eta0)")
     p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
                    help="another optimizer keyword, e.g. momentum=0.9 or weight_decay=1e-4 (repeatable)")
-    p.add_argument("--clip", type=float, default=d["clip"],
+    p.add_argument("--clip", type=float, default=None,
                    help=f"clip the global gradient norm to this value; 0 turns clipping off "
                         f"(default {d['clip']:g})")
-    p.add_argument("--schedule", default=d["schedule"], choices=sorted(SCHEDULES),
+    p.add_argument("--schedule", default=None, choices=sorted(SCHEDULES),
                    help="learning-rate schedule: none, step (StepLR, needs step_size), exp (ExponentialLR, needs "
                         "gamma), plateau (ReduceLROnPlateau on the monitored value), loss (Lu & Salem's "
-                        "lr = eta0 * exp(training loss)) (default none)")
+                        "lr = eta0 * exp(training loss), set after every epoch from its mean training loss as their "
+                        "code did, epoch 1 at eta0; per=step: npslim's own per-minibatch variant) (default none)")
     p.add_argument("--schedule-option", action="append", metavar="KEY=VALUE",
                    help="a schedule keyword, e.g. gamma=0.9 or step_size=10 (repeatable)")
     p.add_argument("--patience", type=int, default=d["patience"],
@@ -148,7 +157,10 @@ def _add_training_options(p, compare):
     p.add_argument("--monitor", default=None,
                    help="history key that decides the best epoch and early stopping, e.g. test_loss "
                         "(default: val_<metric> with --val-fraction, else test_<metric>)")
-    p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
+    p.add_argument("--init", default=None, choices=sorted(initializers.SCHEMES),
+                   help="initialisation scheme: npslim (PyTorch's uniform), keras-glorot, keras1, keras2 (Keras' LSTM "
+                        "weights, forget-gate bias 1; see npslim.initializers) (default npslim)")
+    p.add_argument("--val-fraction", type=float, default=None,
                    help="hold this fraction of the training split out as a validation split (default 0: none; "
                         "the tasks ship a train and a test split)")
     p.add_argument("--tbptt", type=int, default=None,

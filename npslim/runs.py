@@ -22,14 +22,21 @@ from . import cells as cell_registry
 from . import tasks
 from .files import write_json_atomic, write_text_atomic
 
-__all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "parse_options", "task_options",
+__all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "apply_recipe", "parse_options",
+           "task_options",
            "blas_threads", "threads_of", "train", "compare"]
 
 #: the defaults of ``npslim train`` and ``npslim compare``; the per-task ones (hidden size, epochs,
 #: batch size, learning rate, TBPTT window) come from :func:`npslim.tasks.training_defaults`
 TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", optimizer="adam", clip=5.0,
-                      schedule="none", patience=None, val_fraction=0.0, seed=0, dtype="float32", threads=1,
-                      **tasks.TRAINING_DEFAULTS)
+                      schedule="none", patience=None, val_fraction=0.0, init="npslim", seed=0, dtype="float32",
+                      threads=1, **tasks.TRAINING_DEFAULTS)
+#: the options a recipe sets when the command line leaves them out (None there); the rest of its
+#: settings (task, cell and optimizer options) are merged under the command line's KEY=VALUE pairs
+RECIPE_SETS = ("task", "hidden_size", "epochs", "batch_size", "lr", "optimizer", "clip", "schedule", "patience",
+               "monitor", "val_fraction", "init")
+#: the options that fall back to TRAIN_DEFAULTS when neither the command line nor a recipe sets them
+GLOBAL = ("task", "cell", "cells", "optimizer", "clip", "schedule", "val_fraction", "init")
 #: the options a task's training defaults set (each is None on the command line unless given)
 PER_TASK = tuple(tasks.TRAINING_DEFAULTS)
 
@@ -40,7 +47,15 @@ def task_defaults(task):
 
 
 def resolve_defaults(args):
-    """Fill the per-task options left out on the command line from the task's defaults."""
+    """Fill the options left out on the command line: from ``--recipe`` (its settings; its task,
+    cell and optimizer options under the command line's own KEY=VALUE pairs), then the task's
+    defaults, then TRAIN_DEFAULTS."""
+    recipe_name = getattr(args, "recipe", None)
+    if recipe_name:
+        apply_recipe(args, recipe_name)
+    for key in GLOBAL:
+        if getattr(args, key, "absent") is None:
+            setattr(args, key, TRAIN_DEFAULTS[key])
     d = task_defaults(args.task)
     for key in PER_TASK:
         if getattr(args, key) is None:
@@ -48,6 +63,32 @@ def resolve_defaults(args):
     if args.tbptt == 0:                     # --tbptt 0: full BPTT, also where the task's default is a window
         args.tbptt = None
     return args
+
+
+def apply_recipe(args, name):
+    """Set the options of ``args`` that the command line left out from the recipe ``name``."""
+    from . import recipes
+    recipe = recipes.get(name)
+    if args.task is not None and args.task != recipe.task:
+        raise SystemExit(f"--task: recipe {name!r} is for task {recipe.task!r}, got {args.task!r}")
+    settings = dict(task=recipe.task, hidden_size=recipe.hidden_size, epochs=recipe.epochs,
+                    batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer, clip=recipe.clip,
+                    schedule=recipe.schedule, patience=recipe.patience, monitor=recipe.monitor,
+                    val_fraction=recipe.val_fraction, init=recipe.init)
+    for key in RECIPE_SETS:
+        if getattr(args, key) is None:
+            setattr(args, key, settings[key])
+    if hasattr(args, "cell") and args.cell is None:
+        args.cell = recipe.cells[0]
+    if hasattr(args, "cells") and args.cells is None:
+        args.cells = ",".join(recipe.cells)
+    args.task_option = {**recipe.task_options, **parse_options(args.task_option)}
+    args.option = {**recipe.cell_options, **parse_options(args.option)}
+    if args.optimizer == recipe.optimizer:        # another optimizer takes none of the recipe's keywords
+        args.optimizer_option = {**recipe.optimizer_options, **parse_options(args.optimizer_option)}
+    if args.schedule == recipe.schedule:
+        args.schedule_option = {**recipe.schedule_options, **parse_options(args.schedule_option)}
+    return recipe
 
 
 def parse_options(pairs):
@@ -101,7 +142,11 @@ def _describe(task, args):
     return (f"task {task.name}: {task.n_train} train / {task.n_test} test sequences, T = {task.num_steps}, "
             f"{inputs}, {task.output_size} outputs; hidden size {args.hidden_size}, {args.epochs} epochs, "
             f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}"
-            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}")
+            + (f", schedule {args.schedule}" if args.schedule not in (None, "none") else "")
+            + (f", init {args.init}" if getattr(args, "init", "npslim") not in (None, "npslim") else "")
+            + (f", tbptt {args.tbptt}" if args.tbptt else "") + f", seed {args.seed}"
+            + (f"; recipe {args.recipe} (python -m npslim.recipes {args.recipe} says what its authors ran)"
+               if getattr(args, "recipe", None) else ""))
 
 
 def _run_folder(out, task, cells):
@@ -134,8 +179,10 @@ def _cell_options(name, options):
 def _build(args, task, cell, folder, desc=None):
     """The model and the trainer of one cell, from the parsed options."""
     from .train import Trainer, build_model
+    from .initializers import initialize
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
                         **_cell_options(cell, parse_options(args.option)))
+    initialize(model, getattr(args, "init", None) or "npslim", seed=args.seed)
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
                       optimizer_options=parse_options(args.optimizer_option), clip=args.clip,
                       schedule=args.schedule, schedule_options=parse_options(args.schedule_option),
@@ -149,7 +196,8 @@ def _config(args, command, cells, task, trainers):
     from . import __version__
     import numpy as np
     from .backend import get_backend
-    return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
+    return {"command": command, "argv": sys.argv[1:], "recipe": getattr(args, "recipe", None),
+            "init": getattr(args, "init", None) or "npslim", "task": args.task, "task_options": task.options,
             "cells": cells, "cell_options": parse_options(args.option), "hidden_size": args.hidden_size,
             "epochs": args.epochs, "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
             "trainer": next(iter(trainers.values())).config() if trainers else None,
@@ -223,9 +271,9 @@ def threads_of(args):
 def train(args):
     if args.resume:
         return _resume(args)
+    resolve_defaults(args)
     if args.cell not in cell_registry.names():
         raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
-    resolve_defaults(args)
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, [args.cell])
     print(f"run folder: {folder}", flush=True)
@@ -272,6 +320,7 @@ def _resume(args):
         clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        init=config.get("init", "npslim"),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
     task = _make_task(saved.task, saved.seed, config["task_options"])
     cell = config["cells"][0]
@@ -284,6 +333,7 @@ def _resume(args):
 def compare(args):
     from .plots import plot_curves
     from .train import write_history
+    resolve_defaults(args)
     asked = [c.strip() for c in args.cells.split(",") if c.strip()]
     cells = [c for c in asked if c in cell_registry.names()]
     skipped = [c for c in asked if c not in cells]
@@ -292,7 +342,6 @@ def compare(args):
               flush=True)
     if not cells:
         raise SystemExit("--cells: none of the given cells is registered")
-    resolve_defaults(args)
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, cells)
     print(f"run folder: {folder}", flush=True)

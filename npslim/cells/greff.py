@@ -171,6 +171,7 @@ class CIFG(LSTM):
 
     GATE_ORDER = ("z", "i", "o")
     DERIVED = ("f",)
+    GATE_FUNCTIONS = ("sigmoid",)        # forget_gate_backward writes σ' = fᵗ(1 − fᵗ) itself
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = 1 − iᵗ, into the step array's slot "f" (cached for backward)"""
@@ -251,6 +252,8 @@ class FGR(LSTM):
 
     Parameters: 4(mn + n² + n) + 3n + 9n²  (peepholes=False: 4(mn + n² + n) + 9n²).
     """
+
+    GATE_FUNCTIONS = ("sigmoid",)        # _plus_next writes σ' = value(1 − value) itself
 
     STATE = ("y", "c", "ifo")
 

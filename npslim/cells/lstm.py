@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .. import activations
 from ..activations import SIGMOID, TANH
 from .registry import register
 from .base import Cell
@@ -111,10 +112,15 @@ class LSTM(Cell):
 
     Parameters: 4(mn + n² + n) + 3n  (peepholes=False: 4(mn + n² + n)).
 
-    Options: ``peepholes`` (default True).
+    Options: ``peepholes`` (default True); ``gate``, the gate function σ: "sigmoid" (default,
+    σ(x) = 1 / (1 + e⁻ˣ), σ' = σ(1 − σ)) or "hard_sigmoid" (Keras' default gate: σ(x) = clip(0.2x + 0.5,
+    0, 1), σ' = 0.2 where 0 < σ < 1, else 0; Lu & Salem 2017's IMDB network).  σ' is formed from the
+    cached gate value in both cases.
     """
 
     GATE_ORDER = ("z", "i", "f", "o")
+    #: the gate functions σ a cell accepts (a variant that writes σ' itself accepts the sigmoid only)
+    GATE_FUNCTIONS = ("sigmoid", "hard_sigmoid")
     #: activations without parameters of their own, cached in the step array after the gates
     DERIVED = ()
     STATE = ("y", "c")
@@ -122,10 +128,16 @@ class LSTM(Cell):
     g = TANH   # block-input activation
     h = TANH   # output activation
 
-    def __init__(self, input_size, hidden_size, *, peepholes=True, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, peepholes=True, gate="sigmoid", seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
         self.peepholes = bool(peepholes)
+        self.sigma = self._gate_function(gate)                              # σ of the gates i, f, o
         self._build()
+
+    def _gate_function(self, gate):
+        if gate not in self.GATE_FUNCTIONS:
+            raise ValueError(f"gate: expected one of {self.GATE_FUNCTIONS} for {type(self).__name__}, got {gate!r}")
+        return activations.get(gate)
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -143,7 +155,10 @@ class LSTM(Cell):
         self.peep = {gate: self._add_param(f"p_{gate}", self._uniform((n,))) for gate in self.PEEPHOLE_GATES}
 
     def options(self):
-        return {} if self.peepholes else {"peepholes": False}
+        return {**({} if self.peepholes else {"peepholes": False}), **self._gate_option()}
+
+    def _gate_option(self):
+        return {} if self.sigma is SIGMOID else {"gate": self.sigma.name}
 
     @classmethod
     def param_count(cls, input_size, hidden_size, peepholes=True, **options):
@@ -219,19 +234,19 @@ class LSTM(Cell):
         """iᵗ = σ(īᵗ + p_i ⊙ cᵗ⁻¹), in place in the block ī of ``s``"""
         ibar = s[self._k["i"]]
         if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
-        return SIGMOID.forward(ibar, out=ibar)
+        return self.sigma.forward(ibar, out=ibar)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ(f̄ᵗ + p_f ⊙ cᵗ⁻¹), in place in the block f̄ of ``s``"""
         fbar = s[self._k["f"]]
         if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
-        return SIGMOID.forward(fbar, out=fbar)
+        return self.sigma.forward(fbar, out=fbar)
 
     def output_gate(self, s, c, loop):
         """oᵗ = σ(ōᵗ + p_o ⊙ cᵗ), in place in the block ō of ``s``"""
         obar = s[self._k["o"]]
         if "o" in self.peep: obar += self.xp.multiply(self.peep["o"], c, out=loop.tmp)
-        return SIGMOID.forward(obar, out=obar)
+        return self.sigma.forward(obar, out=obar)
 
     def gate_activations(self, cache):
         """{"i", "f", "o"} -> (T, B, n) views of the cached gate activations (the gates the cell has)."""
@@ -305,21 +320,21 @@ class LSTM(Cell):
         return tuple(s[self._k[gate]] if gate in self._k else ONE for gate in ("z", "i", "f", "o"))
 
     def output_gate_backward(self, d, dv, hc, o, loop):
-        """δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ), σ'(ōᵗ) = oᵗ(1 − oᵗ), into the block ō of ``d``"""
+        """δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ), σ'(ōᵗ) from oᵗ (sigmoid: oᵗ(1 − oᵗ)), into the block ō of ``d``"""
         do = self.xp.multiply(dv, hc, out=d[self._k["o"]])
-        do *= o; do *= self.xp.subtract(1.0, o, out=loop.tmp)
+        do *= self.sigma.grad(o, out=loop.tmp)
         return do
 
     def input_gate_backward(self, d, dc, z, i, loop):
-        """δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ), σ'(īᵗ) = iᵗ(1 − iᵗ), into the block ī of ``d``"""
+        """δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ), σ'(īᵗ) from iᵗ (sigmoid: iᵗ(1 − iᵗ)), into the block ī of ``d``"""
         di = self.xp.multiply(dc, z, out=d[self._k["i"]])
-        di *= i; di *= self.xp.subtract(1.0, i, out=loop.tmp)
+        di *= self.sigma.grad(i, out=loop.tmp)
         return di
 
     def forget_gate_backward(self, d, dc, c_prev, f, loop):
-        """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ), σ'(f̄ᵗ) = fᵗ(1 − fᵗ), into the block f̄ of ``d``"""
+        """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ), σ'(f̄ᵗ) from fᵗ (sigmoid: fᵗ(1 − fᵗ)), into the block f̄ of ``d``"""
         df = self.xp.multiply(dc, c_prev, out=d[self._k["f"]])
-        df *= f; df *= self.xp.subtract(1.0, f, out=loop.tmp)
+        df *= self.sigma.grad(f, out=loop.tmp)
         return df
 
     def _weight_grads(self, cache, dA, loop):

@@ -31,7 +31,6 @@ import math
 import numbers
 
 from .. import activations
-from ..activations import SIGMOID
 from .registry import register
 from .lstm import LSTM, ONE, _Loop
 
@@ -60,8 +59,8 @@ class SlimLSTM(LSTM):
     R_BLOCKS = ("z", "i", "f", "o")
     B_BLOCKS = ("z", "i", "f", "o")
 
-    def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
-        super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
+    def __init__(self, input_size, hidden_size, *, gate="sigmoid", seed=0, dtype="float32"):
+        super().__init__(input_size, hidden_size, peepholes=False, gate=gate, seed=seed, dtype=dtype)
 
     # ------------------------------------------------------------------ parameters
     def _build(self):
@@ -82,7 +81,7 @@ class SlimLSTM(LSTM):
         self.R = self._add_stacked("R", self._uniform((n, self._nR * n)), self.R_BLOCKS)
 
     def options(self):
-        return {}
+        return self._gate_option()
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):
@@ -162,6 +161,9 @@ class LSTM1(SlimLSTM):
         X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
         W (m, n) = W_z        R (n, 4n) = [R_z R_i R_f R_o]        b (4n,) = [b_z b_i b_f b_o]
 
+    Options: ``gate``, the gate function σ: "sigmoid" (default) or "hard_sigmoid" = clip(0.2x + 0.5, 0, 1)
+    (Keras' default; Lu & Salem 2017's IMDB network), as the LSTM's.
+
     Parameters: 4(mn + n² + n) − 3mn = mn + 4n² + 4n.
     """
 
@@ -191,6 +193,9 @@ class LSTM2(SlimLSTM):
 
         X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
         W (m, n) = W_z        R (n, 4n) = [R_z R_i R_f R_o]        b (n,) = b_z
+
+    Options: ``gate``, the gate function σ: "sigmoid" (default) or "hard_sigmoid" = clip(0.2x + 0.5, 0, 1)
+    (Keras' default; Lu & Salem 2017's IMDB network), as the LSTM's.
 
     Parameters: 4(mn + n² + n) − 3(mn + n) = mn + 4n² + n.
     """
@@ -226,6 +231,9 @@ class LSTM3(SlimLSTM):
         X (T, B, m)   Y (T, B, n)   state (y, c): (B, n), (B, n)
         W (m, n) = W_z        R (n, n) = R_z        b (4n,) = [b_z b_i b_f b_o]
 
+    Options: ``gate``, the gate function σ: "sigmoid" (default) or "hard_sigmoid" = clip(0.2x + 0.5, 0, 1)
+    (Keras' default; Lu & Salem 2017's IMDB network), as the LSTM's.
+
     Parameters: 4(mn + n² + n) − 3(mn + n²) = mn + n² + 4n.
     """
 
@@ -238,7 +246,7 @@ class LSTM3(SlimLSTM):
         self._project_input(X, S)                                          # z̄ᵗ = W_z xᵗ
         S[:, kz] += self.params["b_z"]                                     #      + b_z
         gate_bias = self.b[kz * n + n:].reshape(-1, 1, n)                  # [b_i b_f b_o]
-        gates = SIGMOID.forward(gate_bias, out=xp.empty(gate_bias.shape, dtype=self.dtype))
+        gates = self.sigma.forward(gate_bias, out=xp.empty(gate_bias.shape, dtype=self.dtype))
         S[:, kz + 1:] = gates                                              # iᵗ, fᵗ, oᵗ = σ(b_i), σ(b_f), σ(b_o)
         return {}
 

@@ -140,18 +140,39 @@ class LossDrivenLR(Schedule):
 
         η = η₀ · exp(C)
 
-    ``update(loss)`` sets ``optimizer.lr`` from the current training loss and returns it; call it
-    with the latest training loss before the steps it should govern (the paper tried η₀ = 1e-2 ...
-    1e-5 with RMSprop).  The optimizer's rate is untouched until the first ``update``;
-    ``last_loss`` is NaN until then.
+    ``update(loss)`` sets ``optimizer.lr`` from a training loss and returns it.  When it is called
+    is ``per``:
+
+    * ``per="epoch"`` (the default; what the authors ran): their Keras code (jingweimo/Modified-LSTM,
+      ``mnist_imdb_lstm.py``) sets the rate in a callback's ``on_epoch_end`` from the epoch's logged
+      training loss, so epoch 1 runs at η₀ and epoch k at η₀·exp(C_{k−1}), C_{k−1} the mean
+      training loss of epoch k − 1.  ``start()`` sets η₀ for the first epoch.
+    * ``per="step"``: npslim's own variant, not the paper's: the rate follows the loss of every
+      minibatch (η = η₀·exp(C) of the minibatch, before its step).  A single bad minibatch then
+      multiplies the rate by exp(C), which can feed on itself and diverge.
+
+    ``last_loss`` is NaN until the first ``update``.  (The paper tried η₀ = 1e-2 … 1e-5 with RMSprop.)
     """
 
-    FIELDS = ("eta0", "last_loss")
+    FIELDS = ("eta0", "per", "last_loss")
+    PER = ("epoch", "step")
 
-    def __init__(self, optimizer, eta0):
+    def __init__(self, optimizer, eta0, per="epoch"):
         super().__init__(optimizer)
         self.eta0 = _number("eta0", eta0, low=0.0, low_open=True)
+        self.per = choice("per", per, self.PER)
         self.last_loss = math.nan
+
+    def load_state_dict(self, d):
+        """A checkpoint written before ``per`` existed was per-minibatch: it resumes so."""
+        if isinstance(d, Mapping) and "per" not in d:
+            d = dict(d, per="step")
+        super().load_state_dict(d)
+
+    def start(self):
+        """Before the first epoch: η = η₀ (the first epoch has no previous loss)."""
+        self.optimizer.lr = self.eta0
+        return self.optimizer.lr
 
     def update(self, loss):
         """Set ``optimizer.lr = η₀·exp(loss)``; ``loss`` a finite scalar (or 1-element array)."""

@@ -51,25 +51,43 @@ def _classify_task(name, seed, loaded, n_train, n_test, options, description, **
                 options=dict(options, n_train=n_train, n_test=n_test), description=description, **extra)
 
 
-def _mnist(name, seed, mode, permuted, n_train, n_test, description):
-    options = {} if mode == "rows" else {"permuted": bool(permuted)}
+STANDARDIZE_EPS = 1e-6     # Lu & Salem 2017's code: (x − mean) / (std + 1e-6)
+
+
+def _standardized(train, test):
+    """Both containers with every input position (pixel) scaled by the FULL training split's mean and
+    standard deviation, (x − mean) / (std + 1e-6), as Lu & Salem 2017's code does (before any subset)."""
+    import dataclasses
+    mean, std = train.X.mean(axis=1, keepdims=True, dtype=np.float64), train.X.std(axis=1, keepdims=True, dtype=np.float64)
+    scale = lambda d: dataclasses.replace(d, X=((d.X - mean) / (std + STANDARDIZE_EPS)).astype(np.float32),  # noqa: E731
+                                          meta=dict(d.meta, standardized=True))
+    return scale(train), scale(test)
+
+
+def _mnist(name, seed, mode, permuted, standardize, n_train, n_test, description):
+    options = dict({} if mode == "rows" else {"permuted": bool(permuted)}, standardize=bool(standardize))
     loaded = [_load("mnist", split, mode=mode, permuted=bool(permuted)) for split in SPLITS]
+    if standardize:
+        loaded = _standardized(*loaded)
     return _classify_task(name, seed, loaded, n_train, n_test, options, description)
 
 
 @register("mnist-rows", hidden_size=50, epochs=10, batch_size=32, lr=2e-3)
-def mnist_rows(seed=0, n_train=None, n_test=None):
+def mnist_rows(seed=0, standardize=False, n_train=None, n_test=None):
     """MNIST (LeCun et al. 1998) read row by row: T = 28 steps × 28 pixels (/255, in [0, 1]), 10
-    classes, the original 60,000 / 10,000 split (Lu & Salem 2017: row-wise MNIST, n = 50)."""
-    return _mnist("mnist-rows", seed, "rows", False, n_train, n_test, mnist_rows.__doc__)
+    classes, the original 60,000 / 10,000 split (Lu & Salem 2017: row-wise MNIST, n = 50).
+    ``standardize=True``: every pixel as (x − mean) / (std + 1e-6), mean and std of that pixel over
+    all 60,000 training images (Lu & Salem 2017's code)."""
+    return _mnist("mnist-rows", seed, "rows", False, standardize, n_train, n_test, mnist_rows.__doc__)
 
 
 @register("mnist-pixels", hidden_size=100, epochs=3, batch_size=32, lr=1e-3)
-def mnist_pixels(seed=0, permuted=False, n_train=None, n_test=None):
+def mnist_pixels(seed=0, permuted=False, standardize=False, n_train=None, n_test=None):
     """MNIST read pixel by pixel in raster order: T = 784 steps × 1 pixel, 10 classes, 60,000 /
     10,000 (Lu & Salem 2017: pixel-wise MNIST, n = 100).  ``permuted=True``: every image in
-    one fixed random pixel order (pMNIST).  Long: a subset (``n_train``) keeps CPU runs short."""
-    return _mnist("mnist-pixels", seed, "pixels", permuted, n_train, n_test, mnist_pixels.__doc__)
+    one fixed random pixel order (pMNIST).  ``standardize=True``: per pixel, as mnist-rows.
+    Long: a subset (``n_train``) keeps CPU runs short."""
+    return _mnist("mnist-pixels", seed, "pixels", permuted, standardize, n_train, n_test, mnist_pixels.__doc__)
 
 
 @register("imdb", hidden_size=128, epochs=3, batch_size=32, lr=1e-3)

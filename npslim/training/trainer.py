@@ -49,8 +49,10 @@ class Trainer:
 
         optimizer, lr, optimizer_options   npslim.optim name ("adam", "sgd", ...), rate, other keywords
         clip            clip the global gradient norm to this (None or 0: off; the norm is still checked)
-        schedule        "none", "step", "exp", "plateau" (on the monitored value) or "loss" (η = η₀·exp(C),
-                        C the minibatch's training loss, η₀ = lr); schedule_options: its keywords
+        schedule        "none", "step", "exp", "plateau" (on the monitored value) or "loss" (Lu & Salem 2017's
+                        η = η₀·exp(C), η₀ = lr: epoch 1 at η₀, epoch k at η₀·exp(C), C the mean training loss of
+                        epoch k − 1, as the authors' code; schedule_options={"per": "step"}: npslim's own
+                        per-minibatch variant); schedule_options: its keywords
         batch_size      training minibatch size (evaluation uses eval_batch_size; None: 1024 sequences, fewer
                         for long ones, so that a batch holds at most EVAL_POSITIONS steps)
         patience        early stopping: stop after this many epochs without improvement (None: never)
@@ -110,6 +112,7 @@ class Trainer:
             self.schedule = None
         elif cls is optim.LossDrivenLR:
             self.schedule = cls(self.optimizer, **{"eta0": self.lr, **self.schedule_options})
+            self.schedule.start()                                           # epoch 1 at η₀
         elif cls is optim.ReduceLROnPlateau:
             self.schedule = cls(self.optimizer, **{"mode": self.mode, **self.schedule_options})
         else:
@@ -223,8 +226,8 @@ class Trainer:
             norm = optim.clip_grad_norm(grads, self.clip) if self.clip else _global_norm(grads, self.xp)
             if not math.isfinite(norm):
                 raise self._diverged("gradient norm", norm, epoch, step)
-            if isinstance(self.schedule, optim.LossDrivenLR):
-                self.schedule.update(loss)                                  # η = η₀·exp(C)
+            if isinstance(self.schedule, optim.LossDrivenLR) and self.schedule.per == "step":
+                self.schedule.update(loss)                                  # η = η₀·exp(C of this minibatch)
             self.optimizer.step()
         self.step_count += 1
         sums["loss"] += loss * count
@@ -260,7 +263,10 @@ class Trainer:
             self.bad_epochs += 1
         if isinstance(self.schedule, optim.ReduceLROnPlateau):
             self.schedule.step(value)
-        elif self.schedule is not None and not isinstance(self.schedule, optim.LossDrivenLR):
+        elif isinstance(self.schedule, optim.LossDrivenLR):
+            if self.schedule.per == "epoch":
+                self.schedule.update(record["train_loss"])                  # next epoch: η₀·exp(C of this one)
+        elif self.schedule is not None:
             self.schedule.step()
         if self.patience is not None and self.bad_epochs >= self.patience:
             self.stopped_early = True

@@ -1,0 +1,267 @@
+"""The papers' training recipes by name: what their authors ran, and where npslim differs.
+
+    from npslim import recipes
+    recipes.names()                                   # every recipe
+    r = recipes.get("lu-salem-2017-mnist-rows")
+    print(r.describe())                               # the settings, the authors' run, the differences
+    task, model, trainer = r.setup("lstm2", n_train=2000, epochs=5)   # any setting can be overridden
+    trainer.fit(r.epochs)
+
+    npslim train --recipe lu-salem-2017-mnist-rows --cell lstm2 --limit 2000 --epochs 5
+
+A :class:`Recipe` names a task and its options, the cells the paper compared and their options, the
+hidden size, the optimizer and its options, the learning-rate schedule, gradient clipping, the
+initialisation scheme (:mod:`npslim.initializers`), the batch size, the epochs and early stopping
+(patience, and the history key it watches).  ``setup`` builds all three with any of them changed;
+on the command line every flag given explicitly wins over the recipe.  The settings come from
+the papers and, where public, the authors' code (``/work/shared/papers/RECIPES.md`` collects
+them); ``faithful`` says what the authors ran and ``differs`` what npslim does otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+__all__ = ["Recipe", "RECIPES", "names", "get", "KERAS_RMSPROP", "GREFF_SEARCH_SPACE"]
+
+#: RMSprop as Keras 1 defines it (ρ = 0.9, ε = 1e-8, ε added to √v as torch does); torch's default
+#: alpha (its ρ) is 0.99
+KERAS_RMSPROP = {"alpha": 0.9, "eps": 1e-8}
+
+#: Greff et al. 2017's random-search ranges (RECIPES.md; the study runner draws from this form):
+#: hidden size log-uniform in [20, 200], learning rate log-uniform in [1e-6, 1e-2], momentum
+#: 1 − a log-uniform sample in [0.01, 1], Gaussian input-noise std uniform in [0, 1]
+GREFF_SEARCH_SPACE = {
+    "hidden_size": {"dist": "int_loguniform", "low": 20, "high": 200},
+    "lr": {"dist": "loguniform", "low": 1e-6, "high": 1e-2},
+    "momentum": {"dist": "one_minus_loguniform", "low": 0.01, "high": 1.0},
+    "input_noise": {"dist": "uniform", "low": 0.0, "high": 1.0},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One paper's training recipe (see the module docstring)."""
+
+    name: str
+    paper: str
+    summary: str
+    task: str
+    cells: tuple
+    hidden_size: int
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    faithful: str
+    differs: str
+    task_options: dict = dataclasses.field(default_factory=dict)
+    cell_options: dict = dataclasses.field(default_factory=dict)
+    optimizer_options: dict = dataclasses.field(default_factory=dict)
+    schedule: str = "none"
+    schedule_options: dict = dataclasses.field(default_factory=dict)
+    clip: float = 0.0
+    init: str = "npslim"
+    patience: int | None = None
+    monitor: str | None = None
+    val_fraction: float = 0.0
+    sweep: dict = dataclasses.field(default_factory=dict)
+    search_space: dict | None = None
+
+    def options_for(self, cell):
+        """The recipe's cell options that ``cell`` (a registered name) accepts."""
+        import inspect
+        from . import cells
+        accepted = inspect.signature(cells.get(cell).__init__).parameters
+        return {k: v for k, v in self.cell_options.items() if k in accepted}
+
+    def trainer_settings(self):
+        """The keywords of :class:`npslim.train.Trainer` this recipe sets."""
+        return dict(optimizer=self.optimizer, lr=self.lr, optimizer_options=dict(self.optimizer_options),
+                    clip=self.clip, schedule=self.schedule, schedule_options=dict(self.schedule_options),
+                    batch_size=self.batch_size, patience=self.patience, monitor=self.monitor,
+                    val_fraction=self.val_fraction)
+
+    def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, cell_options=None,
+              hidden_size=None, init=None, **trainer_overrides):
+        """(task, model, trainer) of this recipe for ``cell`` (default: the first of ``cells``).
+
+        ``n_train``/``n_test`` take seeded subsets of the data; ``task_options``, ``cell_options``
+        update the recipe's; ``hidden_size``, ``init`` and any Trainer keyword (``lr``, ``epochs``
+        is not one: pass it to ``fit``) replace the recipe's."""
+        from . import tasks
+        from .initializers import initialize
+        from .train import Trainer, build_model
+        cell = cell or self.cells[0]
+        topts = dict(self.task_options, **(task_options or {}))
+        if n_train is not None:
+            topts["n_train"] = n_train
+        if n_test is not None:
+            topts["n_test"] = n_test
+        task = tasks.make(self.task, seed=seed, **topts)
+        model = build_model(task, cell, hidden_size or self.hidden_size, seed=seed,
+                            **dict(self.options_for(cell), **(cell_options or {})))
+        initialize(model, init or self.init, seed=seed)
+        settings = dict(self.trainer_settings(), seed=seed, progress=False, desc=cell)
+        settings.update(trainer_overrides)
+        return task, model, Trainer(model, task, **settings)
+
+    def describe(self):
+        """The recipe as text: its settings, what the authors ran, where npslim differs."""
+        width = 100
+        fill = lambda label, text: textwrap.fill(text, width, initial_indent=f"{label:<10}",  # noqa: E731
+                                                 subsequent_indent=" " * 10)
+        rows = [f"{self.name}: {self.summary} ({self.paper})",
+                fill("task", f"{self.task} {self.task_options or ''}; cells {', '.join(self.cells)}"
+                     + (f" with {self.cell_options}" if self.cell_options else "") + f"; n = {self.hidden_size}"),
+                fill("training", f"{self.optimizer} lr {self.lr:g} {self.optimizer_options or ''}; schedule "
+                     f"{self.schedule} {self.schedule_options or ''}; clip {self.clip or 'off'}; init {self.init}; "
+                     f"batch {self.batch_size}; {self.epochs} epochs; early stopping "
+                     + (f"on {self.monitor or 'the default monitor'}, patience {self.patience}"
+                        if self.patience else "off")),
+                fill("authors", self.faithful), fill("npslim", self.differs)]
+        if self.sweep:
+            rows.append(fill("sweep", "; ".join(f"{k} over {v}" for k, v in self.sweep.items())))
+        if self.search_space:
+            rows.append(fill("search", "; ".join(f"{k}: {v['dist']} in [{v['low']:g}, {v['high']:g}]"
+                                                 for k, v in self.search_space.items())))
+        return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------- Lu & Salem 2017
+_LU_SALEM_CODE = ("The authors' code (jingweimo/Modified-LSTM, mnist_imdb_lstm.py, Keras 1 + Theano): RMSprop(lr=η₀) "
+                  "with Keras 1's ρ = 0.9, ε = 1e-8; η set in on_epoch_end to η₀·exp(that epoch's training loss), "
+                  "so epoch 1 runs at η₀; no gradient clipping; forget-gate bias 1; batch 32; early stopping on "
+                  "TEST accuracy (patience 50 on MNIST, 20 on IMDB) with the best epoch kept (as they did: the reported number is selected on the "
+                  "test set, there is no validation split).")
+_LU_SALEM_DIFF = ("npslim's RMSprop is torch's formula (ε added to √v, as Keras 1) with alpha = 0.9 set here: "
+                  "torch's default alpha is 0.99. The slim gates are separate cells with only the weights they use "
+                  "(Keras multiplied the removed terms by 0 and kept them, so its summary shows the vanilla count). "
+                  "Softmax cross-entropy over 10 classes, as theirs.")
+_LU_SALEM_MNIST = dict(
+    paper="Lu & Salem 2017", cells=("lstm", "lstm1", "lstm2", "lstm3"), optimizer="rmsprop", lr=1e-3,
+    optimizer_options=KERAS_RMSPROP, schedule="loss", schedule_options={"per": "epoch"}, clip=0.0,
+    init="keras-glorot", batch_size=32, patience=50, monitor="test_accuracy",
+    task_options={"standardize": True}, cell_options={"peepholes": False, "gate": "sigmoid"})
+
+RECIPES = {}
+
+
+def _add(recipe):
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+_add(Recipe(
+    name="lu-salem-2017-mnist-rows", summary="row-wise MNIST (T = 28, m = 28), LSTM1/2/3 against the LSTM",
+    task="mnist-rows", hidden_size=50, epochs=200,
+    faithful="Row-wise MNIST, n = 50, 200 epochs, η₀ in {1e-2, 1e-3, 1e-4, 1e-5} (Table II: at 1e-3 "
+             "0.9816 / 0.9821 / 0.9799 / 0.9762 for LSTM / LSTM1 / LSTM2 / LSTM3). Inputs standardised per pixel, "
+             "(x − mean) / (std + 1e-6) over the training set; input and recurrent weights Glorot-uniform "
+             "(init and inner_init 'glorot_uniform'); sigmoid gates (inner_activation='sigmoid'); the base LSTM "
+             "has no peepholes. " + _LU_SALEM_CODE,
+    differs=_LU_SALEM_DIFF, **_LU_SALEM_MNIST))
+
+_add(Recipe(
+    name="lu-salem-2017-mnist-pixels", summary="pixel-wise MNIST (T = 784, m = 1), LSTM1/2/3 against the LSTM",
+    task="mnist-pixels", hidden_size=100, epochs=100,
+    faithful="Pixel-wise MNIST, n = 100, 100 epochs, η₀ in {1e-3, 1e-4} (Table I: at 1e-3 0.9857 / 0.9609 / "
+             "0.7519 / 0.4239, at 1e-4 0.9727 / 0.9799 / 0.9745 / 0.5696 for LSTM / LSTM1 / LSTM2 / LSTM3). "
+             "Preprocessing, initialisation and gates as the row-wise run. " + _LU_SALEM_CODE,
+    differs=_LU_SALEM_DIFF + " 784 steps a sequence: on a CPU, run it on a subset (--limit).", **_LU_SALEM_MNIST))
+
+_add(Recipe(
+    name="lu-salem-2017-imdb", paper="Lu & Salem 2017", summary="IMDB sentiment, LSTM1/2/3 against the LSTM",
+    task="imdb", task_options={"vocab_size": 20000, "maxlen": 80, "embed_size": 128},
+    cells=("lstm", "lstm1", "lstm2", "lstm3"), cell_options={"peepholes": False, "gate": "hard_sigmoid"},
+    hidden_size=128, optimizer="rmsprop", lr=1e-3, optimizer_options=KERAS_RMSPROP, schedule="loss",
+    schedule_options={"per": "epoch"}, clip=0.0, init="keras1", batch_size=32, epochs=50, patience=20,
+    monitor="test_accuracy",
+    faithful="IMDB, the 20,000 most frequent words, the last 80 words of each review, embedding 128, n = 128, "
+             "dropout 0.2 on the embeddings and on the W and U rows, a sigmoid output with binary cross-entropy; "
+             "the paper says 100 epochs, the code runs 50 (Table III: at η₀ = 1e-3 0.8524 / 0.8542 / 0.8512 / "
+             "0.8348 for LSTM / LSTM1 / LSTM2 / LSTM3). The IMDB run leaves inner_activation at Keras' default, so "
+             "its gates are hard_sigmoid = clip(0.2x + 0.5, 0, 1); Keras 1's default weights (Glorot-uniform W, "
+             "orthogonal ×1.1 U). " + _LU_SALEM_CODE,
+    differs=_LU_SALEM_DIFF.replace(" Softmax cross-entropy over 10 classes, as theirs.", "")
+    + " No dropout (npslim's standard model has none). Two softmax outputs with cross-entropy instead of one "
+      "sigmoid output with binary cross-entropy: the same model up to n + 1 read-out parameters. Patience 20 "
+      "as their IMDB code."))
+
+# ---------------------------------------------------------------------------- Akandeh & Salem 2019
+AKANDEH_SALEM_FORGET_SWEEP = (0.59, 0.7, 0.8, 0.9, 0.96)
+
+_add(Recipe(
+    name="akandeh-salem-2019-imdb", paper="Akandeh & Salem 2019",
+    summary="IMDB sentiment, LSTM_6 and LSTM_C6 against the LSTM",
+    task="imdb", task_options={"vocab_size": 5000, "maxlen": 500, "embed_size": 32},
+    cells=("lstm", "lstm6", "lstm_c6"), cell_options={"peepholes": False, "activation": "sigmoid", "forget": 0.59},
+    hidden_size=100, optimizer="adam", lr=1e-3, clip=0.0, init="keras2", batch_size=32, epochs=100,
+    monitor="test_accuracy", sweep={"forget": AKANDEH_SALEM_FORGET_SWEEP, "lr": (1e-4, 1e-3, 2e-3)},
+    faithful="IMDB, the 5,000 most frequent words, reviews of 500 words, embedding 32, n = 100 (also 200-400), "
+             "Adam, batch 32, binary cross-entropy, 100 epochs (200 in the f sweep), φ = sigmoid, f = 0.59, the "
+             "best test accuracy reported (Table 4, η = 1e-4 / 1e-3 / 2e-3: LSTM 0.8856 / 0.8868 / 0.7775, LSTM6 "
+             "0.8208 / 0.8026 / 0.7100, LSTM_C6 0.8174 / 0.8192 / 0.7842); f swept up to 0.96, stable on IMDB.",
+    differs="Their code is not public: the initialisation is assumed to be Keras 2's LSTM defaults (Glorot-uniform "
+            "W, orthogonal U, forget bias 1; 'keras2'), Adam with torch's defaults (β = 0.9, 0.999, ε = 1e-8; "
+            "Keras 2 uses ε = 1e-7). Which end of a review Keras kept is not stated; npslim keeps the last 500 "
+            "words. Two softmax outputs instead of one sigmoid. No early stopping: the best test accuracy of the "
+            "run is the paper's number."))
+
+# ---------------------------------------------------------------------------- Greff et al. 2017
+_GREFF_FAITHFUL = ("Greff et al. 2017: 200 random-search trials per variant and dataset; online SGD (batch 1) with "
+                   "Nesterov-style momentum; hidden size, learning rate, momentum and Gaussian input noise drawn from "
+                   "search_space; early stopping on a validation set. ")
+_GREFF_DIFFERS = ("The settings here are one point of the search space (lr 1e-3, momentum 0.9, the task's hidden "
+                  "size) for a single run; npslim's study runner draws the trials. Gaussian input noise is not "
+                  "applied by this recipe (noise std 0, inside the paper's range; their finding: it did not help "
+                  "except a little on TIMIT). The validation split is 20% of the training split, patience 20 "
+                  "(npslim's choice; the paper's patience is not in RECIPES.md). npslim's initialisation.")
+
+_add(Recipe(
+    name="greff-2017-chorales", paper="Greff et al. 2017",
+    summary="Bach chorales next-step prediction (the JSB Chorales stand-in), Greff's variants",
+    task="chorales", cells=("lstm", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "np", "fgr"), hidden_size=128,
+    optimizer="sgd", lr=1e-3, optimizer_options={"momentum": 0.9, "nesterov": True}, batch_size=1, epochs=50,
+    patience=20, monitor="val_nll", val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
+    faithful=_GREFF_FAITHFUL + "JSB Chorales: one LSTM layer, next-step Bernoulli NLL per frame.",
+    differs="A stand-in for JSB Chorales (npslim's chorales). " + _GREFF_DIFFERS))
+
+_add(Recipe(
+    name="greff-2017-vowels", paper="Greff et al. 2017",
+    summary="Japanese vowels speaker classification (the TIMIT stand-in), Greff's variants",
+    task="vowels", cells=("lstm", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "np", "fgr"), hidden_size=64,
+    optimizer="sgd", lr=1e-3, optimizer_options={"momentum": 0.9, "nesterov": True}, batch_size=1, epochs=40,
+    patience=20, monitor="val_accuracy", val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
+    faithful=_GREFF_FAITHFUL + "TIMIT: frame-wise phone classification with a bidirectional LSTM.",
+    differs="A stand-in for TIMIT (npslim's vowels: one label per sequence, unidirectional). " + _GREFF_DIFFERS))
+
+
+def names():
+    """Every recipe name, in registration order."""
+    return list(RECIPES)
+
+
+def get(name):
+    """The :class:`Recipe` called ``name``."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise KeyError(f"name: expected a recipe in {names()}, got {name!r}") from None
+
+
+def main(argv=None):
+    """``python -m npslim.recipes [NAME ...]``: describe the named recipes (default: all)."""
+    import sys
+    chosen = (sys.argv[1:] if argv is None else argv) or names()
+    for k, name in enumerate(chosen):
+        try:
+            print(("\n" if k else "") + get(name).describe())
+        except KeyError as exc:
+            print(exc.args[0], file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
