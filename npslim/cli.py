@@ -88,7 +88,7 @@ def cmd_train(args):
 
 
 def cmd_compare(args):
-    with runs.blas_threads(args.threads):
+    with runs.blas_threads(runs.threads_of(args)):
         return runs.compare(args)
 
 
@@ -155,14 +155,16 @@ def _add_training_options(p, compare):
                    help="early stopping: stop after this many epochs without a better monitored value "
                         "(default: never stop early)")
     p.add_argument("--monitor", default=None,
-                   help="history key that decides the best epoch and early stopping, e.g. test_loss "
+                   help="history key that decides the best epoch and early stopping, e.g. val_loss "
                         "(default: val_<metric> with --val-fraction, else test_<metric>)")
     p.add_argument("--init", default=None, choices=sorted(initializers.SCHEMES),
                    help="initialisation scheme: npslim (PyTorch's uniform), keras-glorot, keras1, keras2 (Keras' LSTM "
                         "weights, forget-gate bias 1; see npslim.initializers) (default npslim)")
     p.add_argument("--val-fraction", type=float, default=None,
-                   help="hold this fraction of the training split out as a validation split (default 0: none; "
-                        "the tasks ship a train and a test split)")
+                   help=f"hold this fraction of the training split out as a validation split, on which the best "
+                        f"epoch (best.npz) and early stopping are decided (default {d['val_fraction']:g}; with "
+                        f"--recipe, the recipe's; 0: none, and the best epoch is then chosen on the test split, an "
+                        f"optimistic estimate)")
     p.add_argument("--tbptt", type=int, default=None,
                    help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
                         "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
@@ -263,14 +265,21 @@ def build_parser():
         "compare", help="train several cells on one task and compare them",
         description="Train several cells on one task, one after the other with the same settings and seed, "
                     "then print a table (cell, parameters of the model and of the cell, seconds per training "
-                    "epoch, best test metric and its epoch) and write one figure of all curves.  Writes a run "
+                    "epoch, the test metric at the best epoch chosen on the validation split, and that epoch) and write one figure of all curves.  Writes a run "
                     "folder: config.json, history.json, history.csv (a cell column), curves.png, results.txt, "
                     "results.json, and per cell a subfolder with checkpoint.npz, best.npz and gates.png; prints "
                     "its path.  The defaults train lstm, gru, cifg and lstm_c6 on digits-rows in well under a "
                     "minute on two CPU cores.")
     p.formatter_class, p.epilog = _HelpFormatter, _defaults_table()
     _add_training_options(p, compare=True)
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the compare run in DIR with its own config.json (only --epochs and --no-progress "
+                        "are taken from this command line): each cell from its checkpoint.npz, a cell without one "
+                        "from scratch, a finished cell as it is; then the table and figure of all cells")
     p.set_defaults(func=cmd_compare)
+
+    from .cli_predict import add_parser as add_predict_parser
+    add_predict_parser(sub)
     return parser
 
 

@@ -95,6 +95,7 @@ def jsonable(obj, strict=False):
 
 
 def load_npz(path):
-    """Every entry of an .npz file as a dict of host arrays (no pickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Every entry of an .npz file as a dict of host arrays (never unpickled; a corrupt file raises
+    :class:`npslim.model_io.CorruptFile` naming it)."""
+    from .model_io import read_npz
+    return read_npz(path)

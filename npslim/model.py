@@ -10,6 +10,13 @@
 ``params()`` and ``grads()`` map the same qualified names (``"0.E"``, ``"1.fw.cell.W_z"``, or the
 given layer names: ``"rnn.cell.W_z"``) to the live arrays: update parameters in place.
 ``state_dict()`` / ``load_state_dict()`` copy them to and from host NumPy arrays (checkpoints).
+
+After training (:mod:`npslim.inference`, :mod:`npslim.model_io`, docs/model-format.md)::
+
+    model.predict(X, lengths)           # class ids / labels / values, host NumPy
+    model.predict_proba(X, lengths)     # probabilities (softmax or sigmoid head)
+    model.save("m.npz"); m = npslim.model.load("m.npz")     # one .npz, no pickle
+    model.summary()                     # layers, output shapes, parameter counts
 """
 from __future__ import annotations
 
@@ -20,11 +27,22 @@ from .layers import Stack
 
 
 class Model:
-    """Layers in order (a list, or a dict name -> layer; see :class:`npslim.layers.Stack`)."""
+    """Layers in order (a list, or a dict name -> layer; see :class:`npslim.layers.Stack`).
 
-    def __init__(self, layers):
+    ``head``: what the last layer's outputs are, for ``predict``: "softmax" (class logits),
+    "sigmoid" (logits of independent labels), "identity" (values) or None (unknown: ``predict``
+    returns the raw outputs).  ``info``: a JSON-able dict saved with the model (``build_model``
+    puts the task's description under "task")."""
+
+    def __init__(self, layers, *, head=None, info=None):
+        from .model_io import HEADS
         self.net = layers if isinstance(layers, Stack) else Stack(layers)
         self._cache = None
+        if head is not None and head not in HEADS:
+            raise ValueError(f"head: expected one of {HEADS} or None, got {head!r}")
+        if info is not None and not isinstance(info, dict):
+            raise TypeError(f"info: expected a dict or None, got {type(info).__name__}")
+        self.head, self.info = head, dict(info or {})
 
     @property
     def layers(self):
@@ -113,11 +131,41 @@ class Model:
             p[...] = backend.to_device(np.asarray(backend.to_host(state[name]), dtype=p.dtype), backend.xp_of(p))
         return self
 
+    # ------------------------------------------------------------------ after training
+    def predict(self, X, lengths=None, batch_size=None):
+        """Class ids (softmax head), 0/1 labels (sigmoid) or values for time-major host X; see
+        :mod:`npslim.inference`."""
+        from .inference import predict
+        return predict(self, X, lengths, batch_size)
+
+    def predict_proba(self, X, lengths=None, batch_size=None):
+        """Class or label probabilities for time-major host X; see :mod:`npslim.inference`."""
+        from .inference import predict_proba
+        return predict_proba(self, X, lengths, batch_size)
+
+    def save(self, path):
+        """Write the model (config and parameters) to one .npz, atomically, without pickle
+        (docs/model-format.md); ``npslim.model.load(path)`` reads it back.  Returns the path."""
+        from .model_io import save
+        return save(self, path)
+
+    def summary(self, print_fn=print):
+        """Print a table of the layers: output shapes, parameter shapes and counts, totals."""
+        from .model_io import summary_text
+        print_fn(summary_text(self))
+
     def __repr__(self):
         return f"Model({self.net!r}, params={self.num_params()})"
+
+
+def load(path):
+    """The model in ``path``: a file written by ``Model.save``, or a run's best.npz / checkpoint.npz
+    (:func:`npslim.model_io.load`), in evaluation mode."""
+    from .model_io import load as _load
+    return _load(path)
 
 
 #: the same container under its other usual name
 Sequential = Model
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load"]

@@ -14,8 +14,8 @@ hidden size, the optimizer and its options, the learning-rate schedule, gradient
 initialisation scheme (:mod:`npslim.initializers`), the batch size, the epochs and early stopping
 (patience, and the history key it watches).  ``setup`` builds all three with any of them changed;
 on the command line every flag given explicitly wins over the recipe.  The settings come from
-the papers and, where public, the authors' code (``/work/shared/papers/RECIPES.md`` collects
-them); ``faithful`` says what the authors ran and ``differs`` what npslim does otherwise.
+the papers and, where public, the authors' code (named in each recipe); ``faithful`` says what
+the authors ran and ``differs`` what npslim does otherwise.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ __all__ = ["Recipe", "RECIPES", "names", "get", "KERAS_RMSPROP", "GREFF_SEARCH_S
 #: alpha (its ρ) is 0.99
 KERAS_RMSPROP = {"alpha": 0.9, "eps": 1e-8}
 
-#: Greff et al. 2017's random-search ranges (RECIPES.md; the study runner draws from this form):
+#: Greff et al. 2017's random-search ranges (in the form a study's search space takes):
 #: hidden size log-uniform in [20, 200], learning rate log-uniform in [1e-6, 1e-2], momentum
 #: 1 − a log-uniform sample in [0.01, 1], Gaussian input-noise std uniform in [0, 1]
 GREFF_SEARCH_SPACE = {
@@ -83,13 +83,14 @@ class Recipe:
                     batch_size=self.batch_size, patience=self.patience, monitor=self.monitor,
                     val_fraction=self.val_fraction, **({} if self.tbptt is None else {"tbptt": self.tbptt}))
 
-    def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, cell_options=None,
-              hidden_size=None, init=None, **trainer_overrides):
+    def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, task=None,
+              cell_options=None, hidden_size=None, init=None, **trainer_overrides):
         """(task, model, trainer) of this recipe for ``cell`` (default: the first of ``cells``).
 
         ``n_train``/``n_test`` take seeded subsets of the data; ``task_options``, ``cell_options``
-        update the recipe's; ``hidden_size``, ``init`` and any Trainer keyword (``lr``, ``epochs``
-        is not one: pass it to ``fit``) replace the recipe's."""
+        update the recipe's; ``task``: a task built before (by an earlier ``setup``) to reuse
+        instead of loading the data again; ``hidden_size``, ``init`` and any Trainer keyword
+        (``lr``, ...; the epochs go to ``fit``) replace the recipe's."""
         from . import tasks
         from .initializers import initialize
         from .train import Trainer, build_model
@@ -99,7 +100,11 @@ class Recipe:
             topts["n_train"] = n_train
         if n_test is not None:
             topts["n_test"] = n_test
-        task = tasks.make(self.task, seed=seed, **topts)
+        if task is None:
+            task = tasks.make(self.task, seed=seed, **topts)
+        elif task.name != self.task or n_train is not None or n_test is not None or task_options:
+            raise ValueError(f"task: expected a {self.task!r} task built by an earlier setup and no n_train, "
+                             f"n_test or task_options with it, got {task.name!r}")
         model = build_model(task, cell, hidden_size or self.hidden_size, seed=seed,
                             **dict(self.options_for(cell), **(cell_options or {})))
         initialize(model, init or self.init, seed=seed)
@@ -214,10 +219,10 @@ _GREFF_FAITHFUL = ("Greff et al. 2017: 200 random-search trials per variant and 
                    "Nesterov-style momentum; hidden size, learning rate, momentum and Gaussian input noise drawn from "
                    "search_space; early stopping on a validation set. ")
 _GREFF_DIFFERS = ("The settings here are one point of the search space (lr 1e-3, momentum 0.9, the task's hidden "
-                  "size) for a single run; npslim's study runner draws the trials. Gaussian input noise is not "
-                  "applied by this recipe (noise std 0, inside the paper's range; their finding: it did not help "
-                  "except a little on TIMIT). The validation split is 20% of the training split, patience 20 "
-                  "(npslim's choice; the paper's patience is not in RECIPES.md). npslim's initialisation.")
+                  "size) for a single run; a random search draws its trials from search_space. Online SGD (batch 1) "
+                  "as theirs. Gaussian input noise is not applied by this recipe (noise std 0, inside the paper's "
+                  "range; their finding: it did not help except a little on TIMIT). The validation split is 20% of "
+                  "the training split and the patience 20: npslim's choices. npslim's initialisation.")
 
 _add(Recipe(
     name="greff-2017-chorales", paper="Greff et al. 2017",

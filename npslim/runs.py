@@ -6,7 +6,11 @@ histograms, results).  :mod:`npslim.cli` parses the command line and hands the o
     folder/history.json     one record per epoch (compare: per cell), history.csv the same as a table
     folder/curves.png       loss and metric per epoch; gates.png: gate histograms on test sequences
     folder/checkpoint.npz   the last epoch (``npslim train --resume folder``), best.npz the best one
+                            (chosen on the validation split by default); compare: one subfolder per cell,
+                            continued together by ``npslim compare --resume folder``
     folder/results.txt      compare: the table it printed; results.json the same rows
+
+Reading a run folder back (the model, task, history) is :mod:`npslim.runs_io`.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from pathlib import Path
 from . import cells as cell_registry
 from . import tasks
 from .files import write_json_atomic, write_text_atomic
+from .runs_io import selected_on
 
 __all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "apply_recipe", "parse_options",
            "task_options",
@@ -29,7 +34,7 @@ __all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "a
 #: the defaults of ``npslim train`` and ``npslim compare``; the per-task ones (hidden size, epochs,
 #: batch size, learning rate, TBPTT window) come from :func:`npslim.tasks.training_defaults`
 TRAIN_DEFAULTS = dict(task="digits-rows", cell="lstm", cells="lstm,gru,cifg,lstm_c6", optimizer="adam", clip=5.0,
-                      schedule="none", patience=None, val_fraction=0.0, init="npslim", seed=0, dtype="float32",
+                      schedule="none", patience=None, val_fraction=0.1, init="npslim", seed=0, dtype="float32",
                       threads=1, **tasks.TRAINING_DEFAULTS)
 #: the options a recipe sets when the command line leaves them out (None there); the rest of its
 #: settings (task, cell and optimizer options) are merged under the command line's KEY=VALUE pairs
@@ -227,15 +232,23 @@ def _summary(trainer):
             "seconds_per_epoch": sum(r["seconds"] for r in hist) / len(hist) if hist else float("nan"),
             "monitor": trainer.monitor, "best": trainer.best["value"], "best_epoch": trainer.best["epoch"],
             "final": hist[-1][trainer.monitor] if hist else None,
-            "best_test": _best_test(trainer), "stopped_early": trainer.stopped_early}
+            "best_test": _best_test(trainer), "selected_on": selected_on(trainer.monitor),
+            "stopped_early": trainer.stopped_early}
 
 
 def _best_test(trainer):
-    key = f"test_{trainer.task.metric}"
-    values = [r[key] for r in trainer.history if r.get(key) is not None]
-    if not values:
-        return None
-    return max(values) if trainer.task.metric == "accuracy" else min(values)
+    """The test metric at the best epoch (the one chosen on ``trainer.monitor``)."""
+    epoch = trainer.best["epoch"]
+    return None if epoch is None else trainer.history[epoch - 1].get(f"test_{trainer.task.metric}")
+
+
+def _selection_note(monitor):
+    """How the best epoch was chosen, in words; a choice made on the test split is flagged."""
+    where = selected_on(monitor)
+    if where == "test":
+        return (f"best epoch chosen on {monitor}, the TEST split itself (--val-fraction 0): the test score at "
+                f"that epoch is an optimistic estimate")
+    return f"best epoch chosen on {monitor} ({where} split)"
 
 
 def _plots(folder, trainer, name="gates.png"):
@@ -262,8 +275,8 @@ def blas_threads(n):
 
 
 def threads_of(args):
-    """The BLAS threads of a train run: --threads, or with --resume the run's own (the same reduction
-    order, the same bits)."""
+    """The BLAS threads of a train or compare run: --threads, or with --resume the run's own (the same
+    reduction order, the same bits)."""
     if args.resume:
         config = Path(args.resume) / "config.json"
         return json.loads(config.read_text()).get("threads", args.threads) if config.exists() else args.threads
@@ -299,22 +312,29 @@ def _finish_train(args, folder, trainer):
         _plots(folder, trainer)
     s = _summary(trainer)
     if trainer.history:
-        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}; final {s['final']:.4f}; "
-              f"{s['seconds_per_epoch']:.2f} s per epoch" + ("; stopped early" if s["stopped_early"] else ""))
+        print(f"best {s['monitor']} {s['best']:.4f} at epoch {s['best_epoch']}"
+              + (f" (test {trainer.task.metric} there {s['best_test']:.4f})" if s["best_test"] is not None
+                 and not s["monitor"].startswith("test_") else "")
+              + f"; final {s['final']:.4f}; {s['seconds_per_epoch']:.2f} s per epoch"
+              + ("; stopped early" if s["stopped_early"] else ""))
+        print(_selection_note(s["monitor"]))
     if failure:
         print(failure, file=sys.stderr)
     print(f"wrote {folder}")
     return 1 if failure else 0
 
 
-def _resume(args):
-    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+def _saved_args(args, command):
+    """(folder, config, the run's own options, task) of the run in --resume DIR, made by ``command``."""
     folder = Path(args.resume)
-    if not (folder / "config.json").exists() or not (folder / "checkpoint.npz").exists():
-        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
+    if not (folder / "config.json").exists():
+        raise SystemExit(f"--resume: expected a {command} run folder with config.json, got {folder}")
     config = json.loads((folder / "config.json").read_text())
-    if config["command"] != "train":
-        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; only 'train' runs resume")
+    if config["command"] != command:
+        raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; resume it with "
+                         f"npslim {config['command']} --resume {folder}")
+    if command == "train" and not (folder / "checkpoint.npz").exists():
+        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
     t = config["trainer"]
     saved = argparse.Namespace(
         task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
@@ -324,17 +344,31 @@ def _resume(args):
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
         init=config.get("init", "npslim"),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
-    task = _make_task(saved.task, saved.seed, config["task_options"])
+    return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
+
+
+def _load_checkpoint(trainer, path):
+    """trainer.load_checkpoint, a corrupt file reported in one line."""
+    from .model_io import CorruptFile
+    try:
+        trainer.load_checkpoint(path)
+    except CorruptFile as exc:
+        raise SystemExit(f"--resume: {exc}") from None
+
+
+def _resume(args):
+    """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
+    folder, config, saved, task = _saved_args(args, "train")
     cell = config["cells"][0]
     model, trainer = _build(saved, task, cell, folder)
-    trainer.load_checkpoint(folder / "checkpoint.npz")
+    _load_checkpoint(trainer, folder / "checkpoint.npz")
     print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
     return _finish_train(saved, folder, trainer)
 
 
 def compare(args):
-    from .plots import plot_curves
-    from .train import write_history
+    if args.resume:
+        return _compare_cells(*_resume_compare(args))
     resolve_defaults(args)
     asked = [c.strip() for c in args.cells.split(",") if c.strip()]
     cells = [c for c in asked if c in cell_registry.names()]
@@ -348,16 +382,39 @@ def compare(args):
     folder = _run_folder(args.out, args.task, cells)
     print(f"run folder: {folder}", flush=True)
     print(_describe(task, args), flush=True)
-    trainers, failures = {}, {}
-    start = time.perf_counter()
+    trainers = {}
     for cell in cells:
         _, trainers[cell] = _build(args, task, cell, folder / cell)
     write_json_atomic(folder / "config.json", _config(args, "compare", cells, task, trainers))
+    return _compare_cells(args, folder, task, cells, trainers)
+
+
+def _resume_compare(args):
+    """The settings, task and trainers of the compare run in --resume DIR, each cell restored from its
+    checkpoint.npz (a cell without one starts from scratch; a finished one trains no more)."""
+    folder, config, saved, task = _saved_args(args, "compare")
+    cells, trainers = config["cells"], {}
+    for cell in cells:
+        _, trainers[cell] = _build(saved, task, cell, folder / cell)
+        checkpoint = folder / cell / "checkpoint.npz"
+        if checkpoint.exists():
+            _load_checkpoint(trainers[cell], checkpoint)
+    print(f"run folder: {folder} (resumed: " + ", ".join(f"{c} after epoch {t.epoch}" for c, t in trainers.items())
+          + f"; training to epoch {saved.epochs})", flush=True)
+    return saved, folder, task, cells, trainers
+
+
+def _compare_cells(args, folder, task, cells, trainers):
+    """Train every cell in turn, then write the histories, the figure and the results table."""
+    from .plots import plot_curves
+    from .train import write_history
+    failures = {}
+    start = time.perf_counter()
     for cell, trainer in trainers.items():
         failures[cell] = _fit(trainer, args.epochs)
         s = _summary(trainer)
-        line = (f"{cell}: best test {task.metric} {s['best_test']:.4f}, {s['seconds_per_epoch']:.3f} s per epoch"
-                if trainer.history else f"{cell}: no epoch completed")
+        line = (f"{cell}: test {task.metric} at the best epoch {s['best_test']:.4f}, "
+                f"{s['seconds_per_epoch']:.3f} s per epoch" if trainer.history else f"{cell}: no epoch completed")
         print(line + (f"  [{failures[cell]}]" if failures[cell] else ""), flush=True)
         if failures[cell] is None:
             _plots(folder / cell, trainer)
@@ -366,7 +423,7 @@ def compare(args):
     plot_curves(histories, folder / "curves.png", metric=task.metric,
                 title=f"{', '.join(cells)} on {task.name} (hidden size {args.hidden_size})")
     rows = [_summary(t) for t in trainers.values()]
-    table = _table(rows, task.metric, failures)
+    table = _table(rows, task.metric, failures) + "\n" + _selection_note(next(iter(trainers.values())).monitor)
     write_text_atomic(folder / "results.txt", table + "\n")
     write_json_atomic(folder / "results.json", rows)
     print()
@@ -377,12 +434,12 @@ def compare(args):
 
 
 def _table(rows, metric, failures):
-    best = f"best test {metric}"
-    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>18} {'epoch':>6}"
+    best = f"test {metric} at best epoch"
+    header = f"{'cell':<10} {'parameters':>10} {'(cell)':>8} {'s/epoch':>8} {best:>24} {'best epoch':>10}"
     lines = [header, "-" * len(header)]
     for r in rows:
         score = "diverged" if failures.get(r["cell"]) and r["best_test"] is None else \
             (f"{r['best_test']:.4f}" if r["best_test"] is not None else "-")
         lines.append(f"{r['cell']:<10} {r['params']:>10,} {r['cell_params']:>8,} {r['seconds_per_epoch']:>8.3f} "
-                     f"{score:>18} {r['best_epoch'] if r['best_epoch'] is not None else '-':>6}")
+                     f"{score:>24} {r['best_epoch'] if r['best_epoch'] is not None else '-':>10}")
     return "\n".join(lines)

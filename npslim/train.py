@@ -8,8 +8,8 @@
 
 One epoch is one pass over the training split in minibatches (shuffled by the trainer's own
 generator), one optimizer step per minibatch (per chunk with truncated BPTT), then an
-evaluation of the test split (and of a validation split held out of train, if
-``val_fraction`` > 0).  Everything that decides what happens next is state the trainer
+evaluation of the test split and of a validation split held out of train (``val_fraction``,
+default 0.1), on which the best epoch is chosen.  Everything that decides what happens next is state the trainer
 saves: the model's parameters, the optimizer's buffers, the schedule, every NumPy random
 generator (the shuffling one, dropout's, a stochastic cell's noise), the history, the
 early-stopping counters and the epoch.  Hence:
@@ -29,8 +29,8 @@ early-stopping counters and the epoch.  Hence:
   good state and stays loadable.
 
 Metrics.  Classification tasks report the mean cross-entropy ``loss`` (nats per scored
-position), ``accuracy``, ``perplexity`` = exp(loss) and ``bpc`` (bits per character) =
-loss / ln 2 (the language model's metric); regression tasks report ``loss`` = ``mse``;
+position) and ``accuracy``; a language model (task metric "bpc": shakespeare-chars) also
+``perplexity`` = exp(loss) and ``bpc`` (bits per character) = loss / ln 2; regression tasks report ``loss`` = ``mse``;
 "multilabel-each" tasks (chorales) report ``loss`` = ``nll``, the Bernoulli negative
 log-likelihood per scored frame in nats, summed over the labels (notes) of the frame.  The history keys are
 ``train_*`` (running means over the epoch's minibatches, in training mode), ``test_*`` and

@@ -39,7 +39,7 @@ def test_train_writes_a_run_folder_and_resumes_bit_exactly(tmp_path):
     run = tmp_path / "run"
     proc = npslim("train", "--task", "digits-rows", "--cell", "gru", *TINY, "--seed", "3", "--out", run)
     assert proc.returncode == 0, proc.stderr
-    assert str(run) in proc.stdout and "best test_accuracy" in proc.stdout
+    assert str(run) in proc.stdout and "best val_accuracy" in proc.stdout
     for name in ("config.json", "history.json", "history.csv", "curves.png", "gates.png", "checkpoint.npz",
                  "best.npz"):
         assert (run / name).stat().st_size > 0, name
@@ -84,7 +84,7 @@ def test_compare_prints_the_table_and_writes_one_figure(tmp_path):
     assert "skipped (not registered): no_such_cell" in proc.stdout
     lines = proc.stdout.splitlines()
     header = next(k for k, line in enumerate(lines) if line.startswith("cell "))
-    assert "parameters" in lines[header] and "s/epoch" in lines[header] and "best test accuracy" in lines[header]
+    assert "parameters" in lines[header] and "s/epoch" in lines[header] and "test accuracy at best epoch" in lines[header]
     rows = [line.split() for line in lines[header + 2: header + 4]]
     assert [r[0] for r in rows] == ["lstm", "lstm_c6"]
     assert all(0.0 <= float(r[4]) <= 1.0 for r in rows)

@@ -174,7 +174,7 @@ def test_trains_on_a_tiny_budget(name):
     last = history[-1]
     assert len(history) == 2 and trainer.step_count > 0
     key = f"test_{task.metric}"
-    assert trainer.monitor == key and math.isfinite(last[key])
+    assert trainer.monitor == f"val_{task.metric}" and math.isfinite(last[key])
     assert math.isfinite(last["train_loss"]) and last["train_loss"] < (before["loss"] + 0.05)
     if task.metric == "bpc":
         assert math.isclose(last["test_perplexity"], 2 ** last["test_bpc"], rel_tol=1e-9)
@@ -235,8 +235,8 @@ def test_npslim_train_on_datasets(tmp_path):
                   "-n", 8, "--epochs", 1, "--batch-size", 6, "--no-progress", "--out", run)
     assert proc.returncode == 0, proc.stderr
     assert "token ids, vocabulary 84, embedding 32" in proc.stdout and "tbptt 50" in proc.stdout
-    assert "best test_bpc" in proc.stdout
+    assert "best val_bpc" in proc.stdout
     config = json.loads((run / "config.json").read_text())
-    assert config["trainer"]["tbptt"] == 50 and config["trainer"]["monitor"] == "test_bpc"
+    assert config["trainer"]["tbptt"] == 50 and config["trainer"]["monitor"] == "val_bpc"
     for name in ("history.json", "curves.png", "gates.png", "checkpoint.npz"):
         assert (run / name).stat().st_size > 0, name

@@ -58,9 +58,15 @@ def _standardized(train, test):
     """Both containers with every input position (pixel) scaled by the FULL training split's mean and
     standard deviation, (x − mean) / (std + 1e-6), as Lu & Salem 2017's code does (before any subset)."""
     import dataclasses
-    mean, std = train.X.mean(axis=1, keepdims=True, dtype=np.float64), train.X.std(axis=1, keepdims=True, dtype=np.float64)
-    scale = lambda d: dataclasses.replace(d, X=((d.X - mean) / (std + STANDARDIZE_EPS)).astype(np.float32),  # noqa: E731
-                                          meta=dict(d.meta, standardized=True))
+    X = train.X.transpose(1, 0, 2).reshape(len(train), -1)                # (N, T·m): one row per image
+    mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+    shape = (train.X.shape[0], 1, train.X.shape[2])                        # per (step, feature): per pixel
+    mean, scale_by = mean.reshape(shape).astype(np.float32), (std + STANDARDIZE_EPS).reshape(shape).astype(np.float32)
+
+    def scale(d):
+        X = d.X - mean                                                     # float32 throughout
+        X /= scale_by
+        return dataclasses.replace(d, X=X, meta=dict(d.meta, standardized=True))
     return scale(train), scale(test)
 
 

@@ -41,13 +41,16 @@ def minibatch_loss(kind, out, targets, lengths, xp):
     return loss, dout, count, None
 
 
-def metrics_from_sums(kind, loss_sum, count, correct):
-    """Mean loss and the task's metrics from sums over positions."""
+def metrics_from_sums(kind, loss_sum, count, correct, metric=None):
+    """Mean loss and the task's metrics from sums over positions (perplexity and bits per
+    character only for a language model, ``metric`` "bpc")."""
     loss = loss_sum / count if count else math.nan
     if kind.startswith("classify"):
-        return {"loss": loss, "accuracy": correct / count if count else math.nan,
-                "perplexity": math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.nan,   # exp(loss)
-                "bpc": loss / _LN2}                                                             # loss / ln 2
+        m = {"loss": loss, "accuracy": correct / count if count else math.nan}
+        if metric == "bpc":
+            m["perplexity"] = math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.nan     # exp(loss)
+            m["bpc"] = loss / _LN2                                                              # loss / ln 2
+        return m
     if kind == "multilabel-each":
         return {"loss": loss, "nll": loss}                     # nats per frame
     return {"loss": loss, "mse": loss}
@@ -56,7 +59,8 @@ def metrics_from_sums(kind, loss_sum, count, correct):
 def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     """Metrics of ``model`` on ``split`` of ``task`` in evaluation mode, in stored order.
 
-    Returns {"loss", "accuracy", "perplexity", "bpc"} for classification, {"loss", "mse"} for
+    Returns {"loss", "accuracy"} for classification (and "perplexity", "bpc" when the task's metric
+    is "bpc": a language model), {"loss", "mse"} for
     regression, {"loss", "nll"} for "multilabel-each".  ``tbptt=k`` (per-step tasks) runs each
     batch in windows of k steps with the state carried across them: the same outputs as one
     pass, in a k-step memory.  The model is put back in training mode afterwards if it was in it."""
@@ -86,4 +90,4 @@ def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     finally:
         if was_training:
             model.train()
-    return metrics_from_sums(task.kind, loss_sum, count, correct)
+    return metrics_from_sums(task.kind, loss_sum, count, correct, task.metric)

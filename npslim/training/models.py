@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, model_io
 from ..layers import Bidirectional, Dense, Embedding, Recurrent
 from ..model import Model
 from ..validate import integer
@@ -40,7 +40,8 @@ def build_model(task, cell="lstm", hidden_size=64, *, seed=0, dtype="float32", e
                     seed=s_cell, dtype=None if not isinstance(cell, str) else dtype, **cell_options)
     layers["rnn"] = rnn
     layers["out"] = Dense(rnn.output_size, task.output_size, seed=s_out, dtype=rnn.dtype)
-    return Model(layers)
+    head = "softmax" if task.kind.startswith("classify") else "sigmoid" if task.kind == "multilabel-each" else "identity"
+    return Model(layers, head=head, info={"task": model_io.task_description(task)})
 
 
 def cell_inputs(model, X):

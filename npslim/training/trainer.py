@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import optim
+from .. import model_io, optim
 from ..files import jsonable, load_npz, save_npz_atomic
 from ..model import Model
 from ..validate import integer
@@ -57,8 +57,10 @@ class Trainer:
                         for long ones, so that a batch holds at most EVAL_POSITIONS steps)
         patience        early stopping: stop after this many epochs without improvement (None: never)
         monitor         the history key deciding "best" and early stopping; default val_<metric> with
-                        val_fraction > 0, else test_<metric> (tasks ship only train and test splits)
-        val_fraction    hold this fraction of the training split out as validation (seeded split)
+                        val_fraction > 0, else test_<metric> (then "best" is selected on the test split,
+                        an optimistic estimate: ``npslim.runs_io.selected_on(monitor)``)
+        val_fraction    hold this fraction of the training split out as validation (seeded split;
+                        default 0.1; 0: no validation split)
         tbptt           truncated BPTT window in steps (per-step tasks only; None: full BPTT)
         seed            seeds the shuffling and the validation split (build the model with a seed too)
         out             folder for checkpoint.npz (every epoch) and best.npz (each new best); None: none
@@ -69,7 +71,7 @@ class Trainer:
 
     def __init__(self, model, task, *, optimizer="adam", lr=1e-2, optimizer_options=None, clip=5.0,
                  schedule="none", schedule_options=None, batch_size=32, eval_batch_size=None, patience=None,
-                 monitor=None, val_fraction=0.0, tbptt=None, seed=0, out=None, progress=True, desc=None):
+                 monitor=None, val_fraction=0.1, tbptt=None, seed=0, out=None, progress=True, desc=None):
         if not isinstance(model, Model):
             raise TypeError(f"model: expected an npslim.model.Model (e.g. build_model(task, 'lstm')), "
                             f"got {type(model).__name__}")
@@ -194,13 +196,14 @@ class Trainer:
                             step += 1
                             self._step(Xc, yc, None, epoch, step, sums)
                 bar.update(1)
-                bar.set_postfix(_running(self.task.kind, sums), refresh=False)
+                bar.set_postfix(_running(self.task, sums), refresh=False)
         finally:
             bar.close()
         record["seconds"] = time.perf_counter() - start
         self._check_parameters(epoch)
         record.update({f"train_{k}": v for k, v in
-                       metrics_from_sums(self.task.kind, sums["loss"], sums["count"], sums["correct"]).items()})
+                       metrics_from_sums(self.task.kind, sums["loss"], sums["count"], sums["correct"],
+                                         self.task.metric).items()})
         start = time.perf_counter()
         for split in self.splits:
             record.update({f"{split}_{k}": v for k, v in self.evaluate(split).items()})
@@ -295,6 +298,7 @@ class Trainer:
             "epoch": self.epoch, "step_count": self.step_count, "best": self.best, "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early})))
         d["config"] = np.array(json.dumps(jsonable(self.config())))
+        d["model_config"] = np.array(json.dumps(jsonable(model_io.model_config(self.model))))
         return d
 
     def load_state_dict(self, d):
@@ -303,6 +307,10 @@ class Trainer:
         fmt = str(d["format"]) if "format" in d else None
         if fmt != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint: expected format {CHECKPOINT_FORMAT!r}, got {fmt!r}")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in d]
+        if missing:
+            raise KeyError(f"checkpoint: missing entries {missing}")
+        model_io.check_finite(prefixed(d, "model/"), "checkpoint")
         self.model.load_state_dict(prefixed(d, "model/"))
         self.optimizer.load_state_dict(prefixed(d, "optimizer/"))
         saved_schedule = prefixed(d, "schedule/")
@@ -319,14 +327,29 @@ class Trainer:
         return self
 
     def save_checkpoint(self, path):
-        """Write ``state_dict()`` to ``path`` atomically; returns the path."""
+        """Write ``state_dict()`` to ``path`` atomically; returns the path.  Refuses (ValueError,
+        nothing written) while a parameter is NaN or infinite: a checkpoint is always a good state."""
+        model_io.check_finite(self.model.params(), f"checkpoint {path}")
         return save_npz_atomic(path, self.state_dict())
 
     def load_checkpoint(self, path):
-        """Restore this trainer from a checkpoint file; ``fit`` then continues bit-exactly."""
-        self.load_state_dict(load_npz(path))
+        """Restore this trainer from a checkpoint file; ``fit`` then continues bit-exactly.  A corrupt
+        file, or one with non-finite parameters, raises :class:`npslim.model_io.CorruptFile` naming it."""
+        d = model_io.read_npz(path, what="checkpoint", required=_CHECKPOINT_KEYS,
+                              json_keys=("rng", "history", "trainer", "config"), remedy=_CORRUPT_REMEDY)
+        try:
+            model_io.check_finite(prefixed(d, "model/"), str(path))
+        except ValueError as exc:
+            raise model_io.CorruptFile(f"{exc}; {_CORRUPT_REMEDY}") from None
+        self.load_state_dict(d)
         self.last_checkpoint = Path(path)
         return self
+
+
+#: what every checkpoint holds besides the model/, optimizer/ and schedule/ entries
+_CHECKPOINT_KEYS = ("format", "epoch", "rng", "history", "trainer", "config")
+_CORRUPT_REMEDY = ("restore it from a copy, or delete it and train again (best.npz next to it may still hold "
+                   "the best epoch: npslim.model.load)")
 
 
 def _split_validation(task, fraction, seed):
@@ -335,6 +358,9 @@ def _split_validation(task, fraction, seed):
     import dataclasses
     X, y, lengths = task.split("train")
     N = X.shape[1]
+    if N < 2:
+        raise ValueError(f"val_fraction: a validation split needs at least 2 training sequences, task {task.name!r} "
+                         f"has {N}; pass val_fraction=0 (--val-fraction 0)")
     n_val = min(N - 1, max(1, int(round(fraction * N))))
     order = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA1])).permutation(N)
     val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
@@ -364,8 +390,8 @@ def _global_norm(grads, xp):
     return math.sqrt(total) if math.isfinite(total) else total
 
 
-def _running(kind, sums):
-    m = metrics_from_sums(kind, sums["loss"], sums["count"], sums["correct"])
+def _running(task, sums):
+    m = metrics_from_sums(task.kind, sums["loss"], sums["count"], sums["correct"], task.metric)
     return {k: _short(v) for k, v in m.items() if k in ("loss", "accuracy", "mse", "bpc", "nll")}
 
 
