@@ -62,6 +62,7 @@ class Recipe:
     val_fraction: float = 0.0
     sweep: dict = dataclasses.field(default_factory=dict)
     search_space: dict | None = None
+    tbptt: int | None = None        # the truncated-BPTT window the authors ran (None: the recipe sets none)
 
     def options_for(self, cell):
         """The recipe's cell options that ``cell`` (a registered name) accepts."""
@@ -75,7 +76,7 @@ class Recipe:
         return dict(optimizer=self.optimizer, lr=self.lr, optimizer_options=dict(self.optimizer_options),
                     clip=self.clip, schedule=self.schedule, schedule_options=dict(self.schedule_options),
                     batch_size=self.batch_size, patience=self.patience, monitor=self.monitor,
-                    val_fraction=self.val_fraction)
+                    val_fraction=self.val_fraction, **({} if self.tbptt is None else {"tbptt": self.tbptt}))
 
     def setup(self, cell=None, *, seed=0, n_train=None, n_test=None, task_options=None, task=None,
               cell_options=None, hidden_size=None, init=None, **trainer_overrides):
@@ -116,7 +117,7 @@ class Recipe:
                      + (f" with {self.cell_options}" if self.cell_options else "") + f"; n = {self.hidden_size}"),
                 fill("training", f"{self.optimizer} lr {self.lr:g} {self.optimizer_options or ''}; schedule "
                      f"{self.schedule} {self.schedule_options or ''}; clip {self.clip or 'off'}; init {self.init}; "
-                     f"batch {self.batch_size}; {self.epochs} epochs; early stopping "
+                     f"batch {self.batch_size}; " + (f"tbptt {self.tbptt}; " if self.tbptt else "") + f"{self.epochs} epochs; early stopping "
                      + (f"on {self.monitor or 'the default monitor'}, patience {self.patience}"
                         if self.patience else "off")),
                 fill("authors", self.faithful), fill("npslim", self.differs)]
@@ -236,6 +237,50 @@ _add(Recipe(
     patience=20, monitor="val_accuracy", val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
     faithful=_GREFF_FAITHFUL + "TIMIT: frame-wise phone classification with a bidirectional LSTM.",
     differs="A stand-in for TIMIT (npslim's vowels: one label per sequence, unidirectional). " + _GREFF_DIFFERS))
+
+# ---------------------------------------------------------------------------- Kuchaiev & Ginsburg 2017
+_add(Recipe(
+    name="kuchaiev-ginsburg-2017-shakespeare", paper="Kuchaiev & Ginsburg 2017",
+    summary="character language model on Shakespeare, LSTMP against F-LSTM and G-LSTM",
+    task="shakespeare-chars", task_options={"seq_len": 100, "embed_size": 64},
+    cells=("lstmp", "flstm", "glstm"), cell_options={"proj_size": 64, "forget_bias": 1.0},
+    hidden_size=256, optimizer="adagrad", lr=0.2, optimizer_options={"initial_accumulator_value": 1.0 / 20 ** 2},
+    clip=10.0 / 20, batch_size=32, epochs=2, tbptt=20,
+    faithful="One Billion Word, two layers of n = 8192 cells projected to p = 1024, embedding p wide, F-LSTM r = 512, "
+             "G-LSTM k = 2, 4, 8; Adagrad lr 0.2; one week on 4 GPUs each (Table 1: perplexity 35.1 / 36.3 / 36.0 "
+             "/ 40.6 / 39.4 for LSTMP / F512 / G-2 / G-4 / G-8). The authors' code (okuchaiev/f-lm, TensorFlow 1): "
+             "Adagrad with the accumulator starting at 1.0, the loss summed over the num_steps = 20 steps of a "
+             "window (and averaged over the batch), the LSTM weights' gradient norm clipped at 10, the state "
+             "carried from window to window; a constant forget bias 1.0 inside σ(f̄ + 1) on top of a trainable "
+             "bias that starts at 0; dropout keep_prob 0.9; a moving average of the LSTM weights; batch 128 per "
+             "GPU; sampled softmax over 8,192 words.",
+    differs="Laptop scale: Shakespeare's characters, one layer of n = 256 cells, p = 64, embedding 64, batch 32 "
+            "(r = p/2 = 32 and k = 2 are the cells' defaults, as the paper's F512 and G-2). npslim's loss is the "
+            "mean per step, so the accumulator starts at 1/20² and the clip is 10/20 (the same updates as "
+            "their summed loss); the clip covers all gradients (theirs: the LSTM weights only, and their "
+            "embedding gradient is scaled by the batch size). Full softmax over 84 characters, no dropout, no "
+            "weight averaging; b starts at U(−1/√n, 1/√n), not 0. npslim's lstmp, flstm and glstm always carry "
+            "the projection P; the authors' code also runs without one (no num_proj).", init="npslim"))
+
+# ---------------------------------------------------------------------------- Li et al. 2018
+_add(Recipe(
+    name="li-2018-shakespeare", paper="Li et al. 2018",
+    summary="character language model on Shakespeare, G2-LSTM and the sharpened sigmoid against the LSTM",
+    task="shakespeare-chars", task_options={"seq_len": 140, "embed_size": 64},
+    cells=("lstm", "sharpened", "g2lstm"), cell_options={"peepholes": False, "noise_p": 0.2, "noise_eps": 1e-3},
+    hidden_size=128, optimizer="sgd", lr=30.0, optimizer_options={"weight_decay": 1.2e-6}, clip=0.25,
+    batch_size=32, epochs=2, tbptt=70,
+    faithful="Penn Treebank with Merity et al.'s AWD-LSTM (three layers of 1150 cells, embedding 400, weight-dropped "
+             "recurrence 0.5 and dropouts, SGD lr 30 with the gradient norm clipped at 0.25, weight decay 1.2e-6, "
+             "batch 80, BPTT windows around 70 steps, switching to averaged SGD when validation stops improving, "
+             "500 + 500 epochs, a neural cache on top); G2-LSTM τ = 0.9, and in the authors' code "
+             "(zhuohan123/g2-lstm) the noise on a Bernoulli(p = 0.2) fraction of the gate elements with eps = 1e-3 "
+             "in log(U + eps) − log(1 + eps − U); the sharpened sigmoid τ = 0.2 (Table 3: perplexity 52.8 / 53.2 / "
+             "52.1 for LSTM / sharpened / G2-LSTM). Their translation runs used AdaDelta with clip 2.0.",
+    differs="Laptop scale: Shakespeare's characters, one layer of n = 128 cells, embedding 64, batch 32, "
+            "70-step windows; the SGD step of AWD-LSTM (lr 30, clip 0.25, weight decay 1.2e-6) without its "
+            "averaged-SGD phase, weight drop, dropouts, activation regularisers or neural cache. τ are the cells' "
+            "defaults (0.9 for g2lstm, 0.2 for sharpened).", init="npslim"))
 
 
 def names():

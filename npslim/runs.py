@@ -82,6 +82,8 @@ def apply_recipe(args, name):
     for key in RECIPE_SETS:
         if getattr(args, key) is None:
             setattr(args, key, settings[key])
+    if getattr(args, "tbptt", None) is None and recipe.tbptt is not None:
+        args.tbptt = recipe.tbptt
     if hasattr(args, "cell") and args.cell is None:
         args.cell = recipe.cells[0]
     if hasattr(args, "cells") and args.cells is None:

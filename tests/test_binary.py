@@ -220,10 +220,10 @@ def test_sharpened_equals_lstm_with_scaled_gate_weights(peepholes):
 @pytest.mark.parametrize("name,default", [("g2lstm", 0.9), ("sharpened", 0.2)])
 def test_options_and_defaults(name, default):
     cell = make(name)
-    assert cell.tau == default and not cell.peepholes and cell.options() == {"tau": default, "peepholes": False}
+    assert cell.tau == default and not cell.peepholes and cell.options().items() >= {"tau": default, "peepholes": False}.items()
     assert cell.num_params() == 4 * (4 * 6 + 36 + 6)
     other = make(name, tau=0.5, peepholes=True)
-    assert other.options() == {"tau": 0.5, "peepholes": True}
+    assert other.options().items() >= {"tau": 0.5, "peepholes": True}.items()
     assert other.num_params() == type(other).param_count(4, 6, **other.options()) == 4 * (4 * 6 + 36 + 6) + 18
     assert "tau=0.5" in repr(other)
 
@@ -259,3 +259,81 @@ def test_cupy_matches_numpy_with_the_same_noise():
     dXr, _ = ref.backward(dY, cr, dstate)
     dXg, _ = gpu.backward(dYg, cg, dsg)
     np.testing.assert_allclose(host(dXg), host(dXr), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the authors' noise "dropout" and eps (noise_p, noise_eps)
+AUTHORS = {"noise_p": 0.2, "noise_eps": 1e-3}
+
+
+@pytest.mark.parametrize("options", [AUTHORS, {**AUTHORS, "peepholes": True, "tau": 0.5}, {"noise_p": 0.7}])
+def test_gradcheck_noise_dropout(options):
+    errors = check_cell(make("g2lstm", **options), T=3, B=2, seed=5)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_noise_dropout_forward_matches_the_authors_equation():
+    """σ((ā + M ⊙ (log(U + eps) − log(1 + eps − U))) / τ) for every element, the mask kept in the cache."""
+    cell = make("g2lstm", peepholes=True, **AUTHORS)
+    X, state0, _, _ = random_inputs(cell, 6, 4)
+    Y, (_, cT), cache = cell.forward(X, state0)
+    noise, mask = host(cache["noise"]), host(cache["noise_mask"])
+    assert mask.dtype == bool and mask.shape == noise.shape == (6, 2, 4, 6)
+    assert np.all(noise[~mask] == 0) and np.all(noise[mask] != 0)
+    bound = np.log((1 + 1e-3) / 1e-3)                        # eps keeps |ε| <= log((1 + eps) / eps)
+    assert np.abs(noise).max() <= bound + 1e-12
+    Yref, (_, cref) = reference_forward(cell, X, state0, noise, cell.tau)
+    np.testing.assert_allclose(host(Y), Yref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(host(cT), cref, rtol=1e-12, atol=1e-12)
+
+
+def test_noise_dropout_fraction_and_eps():
+    cell = make("g2lstm", n=50, **AUTHORS)
+    X = random_inputs(cell, 40, 25)[0]
+    cache = cell.forward(X)[2]
+    assert abs(host(cache["noise_mask"]).mean() - 0.2) < 0.01          # Bernoulli(0.2) per element
+    U = np.random.default_rng(0).uniform(size=10 ** 6)
+    eps = np.log(U + 1e-3) - np.log(1 + 1e-3 - U)                      # the authors' noise, drawn here
+    kept = host(cache["noise"])[host(cache["noise_mask"])]
+    assert abs(kept.var() - eps.var()) < 0.15 and abs(kept.mean()) < 0.05
+
+
+def test_noise_p_zero_is_the_plain_sigmoid_in_training():
+    """The authors' code: with p = 0 the gate is σ(ā), no noise and no τ, also in training."""
+    g2 = make("g2lstm", noise_p=0.0, tau=0.5, seed=2)
+    lstm = make("lstm", peepholes=False, seed=9)
+    for k in g2.params:
+        lstm.params[k][...] = g2.params[k]
+    X, state0, _, _ = random_inputs(g2, 4, 3)
+    Y, _, cache = g2.forward(X, state0)
+    assert g2.training and cache["noise"] is None and cache["noise_mask"] is None and cache["tau"] == 1.0
+    np.testing.assert_allclose(host(Y), host(lstm.forward(X, state0)[0]), rtol=1e-13, atol=1e-14)
+
+
+def test_defaults_draw_no_mask_and_the_same_noise():
+    """p = 1, eps = 0 is the paper's equation: the same draws as before these options existed."""
+    a, b = make("g2lstm", seed=4), make("g2lstm", seed=4, noise_p=1.0, noise_eps=0.0)
+    X = random_inputs(a, 3, 2)[0]
+    ca, cb = a.forward(X)[2], b.forward(X)[2]
+    assert ca["noise_mask"] is None and b.options().get("noise_p", 1.0) == 1.0
+    U = np.random.default_rng([4, a.NOISE_STREAM]).uniform(np.finfo(np.float64).tiny, 1.0, size=(3, 2, 2, 6))
+    np.testing.assert_allclose(host(ca["noise"]), np.log(U) - np.log1p(-U), rtol=1e-14)
+    np.testing.assert_array_equal(host(ca["noise"]), host(cb["noise"]))
+
+
+def test_noise_frozen_keeps_the_mask():
+    cell = make("g2lstm", **AUTHORS)
+    X = random_inputs(cell, 3, 2)[0]
+    with cell.noise_frozen():
+        c1, c2 = cell.forward(X)[2], cell.forward(X)[2]
+    assert c1["noise_mask"] is c2["noise_mask"] and c1["noise"] is c2["noise"]
+
+
+def test_noise_options_round_trip_and_validation():
+    cell = make("g2lstm", **AUTHORS)
+    assert cell.options().items() >= AUTHORS.items()
+    assert npslim.cells.make("g2lstm", 4, 6, **cell.options()).options() == cell.options()
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"noise_p: expected a finite number >= 0.0 and <= 1.0"):
+            make("g2lstm", noise_p=bad)
+    with pytest.raises(ValueError, match=r"noise_eps: expected a finite number >= 0.0"):
+        make("g2lstm", noise_eps=-1e-3)

@@ -183,7 +183,7 @@ def test_every_cell_lists_and_returns_all_its_options(capsys):
         for key, default in cls.option_defaults().items():
             assert f"{key}={default!r}" in line, (name, key)
     assert npslim.cells.make("lstm", 2, 3).options() == {"peepholes": True, "gate": "sigmoid"}
-    assert npslim.cells.make("lstmp", 2, 6).options() == {"proj_size": 6}
+    assert npslim.cells.make("lstmp", 2, 6).options() == {"proj_size": 6, "forget_bias": 0.0}
     rc, out, err = npslim_cli("cells", "lstmp", "rnn", capsys=capsys)
     assert rc == 0 and "proj_size=None" in out and "activation='tanh'" in out
 

@@ -94,15 +94,15 @@ def test_param_names_and_shapes():
 
 def test_defaults_and_options():
     cell = npslim.cells.make("lstmp", 4, 6)
-    assert cell.proj_size == 6 and cell.options() == {"proj_size": 6}
+    assert cell.proj_size == 6 and cell.options() == {"proj_size": 6, "forget_bias": 0.0}
     f = npslim.cells.make("flstm", 4, 6, proj_size=4)
-    assert f.rank == 2 and f.options() == {"proj_size": 4, "rank": 2}
-    assert npslim.cells.make("flstm", 4, 6, proj_size=4, rank=3).options() == {"proj_size": 4, "rank": 3}
+    assert f.rank == 2 and f.options() == {"proj_size": 4, "rank": 2, "forget_bias": 0.0}
+    assert npslim.cells.make("flstm", 4, 6, proj_size=4, rank=3).options() == {"proj_size": 4, "rank": 3, "forget_bias": 0.0}
     g = npslim.cells.make("glstm", 4, 6)
-    assert g.groups == 2 and g.options() == {"proj_size": 6, "groups": 2}
-    assert npslim.cells.make("glstm", 6, 6, groups=3).options() == {"proj_size": 6, "groups": 3}
+    assert g.groups == 2 and g.options() == {"proj_size": 6, "groups": 2, "forget_bias": 0.0}
+    assert npslim.cells.make("glstm", 6, 6, groups=3).options() == {"proj_size": 6, "groups": 3, "forget_bias": 0.0}
     rebuilt = eval(repr(make("glstm3")), {"npslim": npslim})
-    assert rebuilt.options() == {"proj_size": 3, "groups": 3}
+    assert rebuilt.options() == {"proj_size": 3, "groups": 3, "forget_bias": 0.0}
 
 
 def test_bad_options_refused():
@@ -318,3 +318,39 @@ def test_float32(case):
     Y32, Y64 = run(cell, *args32)[0], run(ref, *args64)[0]
     assert Y32.dtype == np.float32
     np.testing.assert_allclose(Y32, Y64, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- forget_bias (the authors' constant inside σ(f̄ + 1))
+@pytest.mark.parametrize("case", ["lstmp", "flstm", "glstm3"])
+def test_gradcheck_forget_bias(case):
+    name = "glstm" if case.startswith("glstm") else case
+    cell = npslim.cells.make(name, seed=0, dtype="float64", forget_bias=1.0, **CASES[case])
+    errors = check_cell(cell, T=4, B=2, seed=1)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("case", ["lstmp", "flstm", "glstm3"])
+def test_forget_bias_equals_a_shifted_trainable_bias(case):
+    """σ(f̄ᵗ + forget_bias) is the same cell with b_f shifted by forget_bias: same outputs and gradients."""
+    name = "glstm" if case.startswith("glstm") else case
+    with_constant = npslim.cells.make(name, seed=0, dtype="float64", forget_bias=1.0, **CASES[case])
+    shifted = make(case)
+    shifted.params["b_f"][...] += 1.0
+    assert with_constant.options() == {**{k: v for k, v in shifted.options().items()}, "forget_bias": 1.0}
+    X, state0, dY, dstate = random_inputs(shifted, 5, 3)
+    for a, b in zip(run(with_constant, X, state0, dY, dstate), run(shifted, X, state0, dY, dstate)):
+        if isinstance(a, dict):
+            for k in a:
+                np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-13, err_msg=k)
+        else:
+            for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+                np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-13)
+
+
+def test_forget_bias_option_and_count():
+    cell = npslim.cells.make("glstm", input_size=8, hidden_size=8, proj_size=4, groups=2, forget_bias=1.0)
+    assert cell.options() == {"proj_size": 4, "groups": 2, "forget_bias": 1.0}
+    assert cell.num_params() == GLSTM.param_count(8, 8, **cell.options())
+    assert npslim.cells.make("lstmp", input_size=3, hidden_size=4).options()["forget_bias"] == 0.0
+    with pytest.raises(ValueError, match=r"forget_bias: expected a finite number"):
+        npslim.cells.make("flstm", input_size=3, hidden_size=4, forget_bias=float("nan"))

@@ -7,6 +7,8 @@ input and forget gates go through a tempered sigmoid, with logistic noise for G�
     sharpened   iᵗ = σ(īᵗ / τ)                     fᵗ = σ(f̄ᵗ / τ)                     τ = 0.2
     g2lstm      iᵗ = G(īᵗ, τ) = σ((īᵗ + εᵢᵗ) / τ)  fᵗ = G(f̄ᵗ, τ) = σ((f̄ᵗ + ε_fᵗ) / τ)   τ = 0.9 (training)
                 εᵗ = log Uᵗ − log(1 − Uᵗ),  Uᵗ ~ Uniform(0, 1) per element and per step
+                (the authors' code: εᵗ = Mᵗ ⊙ (log(Uᵗ + eps) − log(1 + eps − Uᵗ)), Mᵗ ~ Bernoulli(p):
+                options ``noise_p``, ``noise_eps``)
 
 So G²-LSTM in training is the sharpened sigmoid applied to the noisy pre-activation; the shared
 code is :class:`Sharpened`, and :class:`G2LSTM` only adds the noise and its mode switch.  Only
@@ -27,6 +29,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..validate import number
 from ..activations import SIGMOID
 from .registry import register
 from .lstm import LSTM
@@ -81,20 +84,22 @@ class Sharpened(LSTM):
         return self.tau
 
     def _draw_gate_noise(self, T, B):
-        """The noise of a forward of T steps and B rows: (T, 2, B, n) or None (deterministic)."""
-        return None
+        """The noise of a forward of T steps and B rows and its mask: ((T, 2, B, n) or None, the
+        same or None); (None, None) here (deterministic)."""
+        return None, None
 
     # ------------------------------------------------------------------ forward
     def _fill_preactivations(self, X, S):
         """āᵗ = W xᵗ + b for every step (the LSTM's), then [ī f̄]ᵗ += [εᵢ ε_f]ᵗ for every step in
         one operation (when the mode draws noise).  The cache keeps ``noise`` ((T, 2, B, n)
-        logistic noise [εᵢ, ε_f] of every step, or None) and ``tau`` (the temperature used)."""
+        logistic noise [εᵢ, ε_f] of every step as added, or None), ``noise_mask`` (g2lstm with
+        noise_p < 1: the (T, 2, B, n) Bernoulli mask M, else None) and ``tau`` (the temperature used)."""
         saved = super()._fill_preactivations(X, S)
         T, _, B, _ = S.shape
-        noise = self._draw_gate_noise(T, B)
+        noise, mask = self._draw_gate_noise(T, B)
         if noise is not None:
             S[:, self._tk] += noise                                         # īᵗ += εᵢᵗ,  f̄ᵗ += ε_fᵗ
-        return {**saved, "noise": noise, "tau": self._temperature()}
+        return {**saved, "noise": noise, "noise_mask": mask, "tau": self._temperature()}
 
     def _forward_loop(self, T, B, states, saved):
         loop = super()._forward_loop(T, B, states, saved)
@@ -105,15 +110,15 @@ class Sharpened(LSTM):
         """iᵗ = σ((īᵗ + p_i ⊙ cᵗ⁻¹ + εᵢᵗ) / τ)   (εᵢᵗ is in īᵗ already)"""
         ibar = s[self._k["i"]]
         if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
-        ibar *= 1.0 / loop.tau
-        return SIGMOID.forward(ibar, out=ibar)
+        ibar *= 1.0 / loop.tau                                              # īᵗ / τ  (īᵗ holds + p_i ⊙ cᵗ⁻¹ and + εᵢᵗ)
+        return SIGMOID.forward(ibar, out=ibar)                              # iᵗ = σ(īᵗ / τ)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ((f̄ᵗ + p_f ⊙ cᵗ⁻¹ + ε_fᵗ) / τ)   (ε_fᵗ is in f̄ᵗ already)"""
         fbar = s[self._k["f"]]
         if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
-        fbar *= 1.0 / loop.tau
-        return SIGMOID.forward(fbar, out=fbar)
+        fbar *= 1.0 / loop.tau                                              # f̄ᵗ / τ  (f̄ᵗ holds + p_f ⊙ cᵗ⁻¹ and + ε_fᵗ)
+        return SIGMOID.forward(fbar, out=fbar)                              # fᵗ = σ(f̄ᵗ / τ)
 
     # ------------------------------------------------------------------ backward
     def _backward_loop(self, T, B, cache):
@@ -146,6 +151,17 @@ class G2LSTM(Sharpened):
         fᵗ = G(f̄ᵗ, τ) = σ((f̄ᵗ + ε_fᵗ) / τ)     f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ (+ p_f ⊙ cᵗ⁻¹) + b_f
         z, o, c, y as in the vanilla LSTM
 
+    The authors' code (zhuohan123/g2-lstm, ``GumbelNoise``; every experiment of their README
+    with p = 0.2, eps = 1e-3) draws the noise as a "dropout" of it, and inside a margin eps::
+
+        Mᵗ ~ Bernoulli(p)  (T, 2, B, n), drawn with Uᵗ       (1: this element gets noise)
+        εᵗ = Mᵗ ⊙ (log(Uᵗ + eps) − log(1 + eps − Uᵗ))
+        iᵗ = σ((īᵗ + εᵢᵗ) / τ),  fᵗ = σ((f̄ᵗ + ε_fᵗ) / τ)        (every element divided by τ)
+
+    so a fraction p of the gate elements gets noise and τ, the rest τ only; with p = 0 there is
+    no noise and no τ: the plain σ(ā), as in evaluation.  p = 1, eps = 0 (the defaults) is the
+    paper's equation above (and then no mask is drawn).
+
     Backward (the noise is held fixed: it is part of the cache), ∂G/∂ā = G(1 − G)/τ::
 
         δīᵗ = δcᵗ ⊙ zᵗ ⊙ iᵗ (1 − iᵗ) / τ
@@ -155,23 +171,26 @@ class G2LSTM(Sharpened):
     Evaluation mode (``cell.eval()``): the plain gates iᵗ = σ(īᵗ), fᵗ = σ(f̄ᵗ), deterministic,
     i.e. exactly the vanilla LSTM.  Li et al. 2018 say "the only difference between G²-LSTM and the
     baselines is the training algorithm, while they adopt the same model structure", and the
-    authors' code (zhuohan123/g2-lstm: GumbelNoise returns its input unchanged when not
-    training; the Theano NMT model uses T.nnet.sigmoid in its non-sampling mode) evaluates with
-    σ(ā): no noise and no temperature.  (σ(ā/τ), the median of G, was the alternative; not chosen.)
+    authors' code (GumbelNoise returns its input unchanged when not training; the Theano NMT
+    model uses T.nnet.sigmoid in its non-sampling mode) evaluates with σ(ā): no noise and no
+    temperature.  (σ(ā/τ), the median of G, was the alternative; not chosen.)
 
     Noise: the cell's own generator, ``numpy.random.default_rng([seed, 3])`` on the host (a
     stream apart from the initialisation's), moved to the device; two cells with the same seed
     draw the same noise.  ``with cell.noise_frozen():`` the first forward of each (T, B) draws,
-    later forwards of the same (T, B) reuse that draw (for gradient checks).
+    later forwards of the same (T, B) reuse that draw, mask included (for gradient checks).
 
     What changes vs the vanilla LSTM: in training, logistic noise and 1/τ inside the input and
     forget gates; no peepholes by default (Li et al. 2018 build on the LSTM without them).
 
-    Shapes: as the vanilla LSTM; cache["noise"] (T, 2, B, n) = [εᵢ, ε_f] per step (None in eval).
+    Shapes: as the vanilla LSTM; cache["noise"] (T, 2, B, n) = [εᵢ, ε_f] per step as added (None
+    in eval and with p = 0); cache["noise_mask"] (T, 2, B, n) bool = M (None unless 0 < p < 1).
 
     Parameters: 4(mn + n² + n)  (peepholes=True: 4(mn + n² + n) + 3n).
 
-    Options: ``tau`` (> 0, default 0.9 as in the paper), ``peepholes`` (default False).
+    Options: ``tau`` (> 0, default 0.9 as in the paper), ``peepholes`` (default False),
+    ``noise_p`` p (in [0, 1], default 1: every element), ``noise_eps`` eps (>= 0, default 0).
+    Li et al. 2018's code: ``noise_p=0.2, noise_eps=1e-3`` (``tau=0.9``).
     """
 
     DEFAULT_TAU = 0.9
@@ -180,29 +199,43 @@ class G2LSTM(Sharpened):
     GRADCHECK_OPTIONS = {"peepholes": True}
     NOISE_STREAM = 3     # the noise generator is default_rng([seed, NOISE_STREAM])
 
-    def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, noise_p=1.0, noise_eps=0.0,
+                 seed=0, dtype="float32"):
+        self.noise_p = number("noise_p", noise_p, low=0.0, high=1.0, what="(the fraction of gate elements with noise)")
+        self.noise_eps = number("noise_eps", noise_eps, low=0.0, what="(inside log(U + eps) − log(1 + eps − U))")
         super().__init__(input_size, hidden_size, tau=tau, peepholes=peepholes, seed=seed, dtype=dtype)
         self._noise_rng = np.random.default_rng(None if seed is None else [seed, self.NOISE_STREAM])
-        self._frozen = None      # inside noise_frozen(): (T, B) -> the noise drawn first
+        self._frozen = None      # inside noise_frozen(): (T, B) -> the noise and mask drawn first
+
+    def _noisy(self):
+        """True when a forward in the current mode draws noise: training with p > 0."""
+        return self.training and self.noise_p > 0.0
 
     def _temperature(self):
-        """τ while training, 1 in evaluation (the plain sigmoid: see the class docstring)."""
-        return self.tau if self.training else 1.0
+        """τ while training with p > 0, else 1 (the plain sigmoid: see the class docstring)."""
+        return self.tau if self._noisy() else 1.0
 
     def _draw_gate_noise(self, T, B):
-        """(T, 2, B, n) logistic noise log U − log(1 − U) in training mode, None in evaluation."""
-        if not self.training:
-            return None
+        """(T, 2, B, n) logistic noise M ⊙ (log(U + eps) − log(1 + eps − U)) and the mask M (None
+        when p = 1) while training with p > 0; (None, None) otherwise."""
+        if not self._noisy():
+            return None, None
         if self._frozen is not None and (T, B) in self._frozen:
             return self._frozen[(T, B)]
-        # U ~ Uniform(0, 1), never 0 (and 1 − U >= 2⁻⁵³): the logit stays finite
-        U = self._noise_rng.uniform(np.finfo(np.float64).tiny, 1.0, size=(T, len(TEMPERED), B, self.hidden_size))
-        eps = np.log(U)
-        eps -= np.log1p(-U)                                                 # ε = log U − log(1 − U)
-        noise = backend.to_device(eps.astype(self.dtype), self.xp)
+        # U ~ Uniform(0, 1), never 0 (and 1 − U >= 2⁻⁵³): the logit stays finite with eps = 0
+        shape = (T, len(TEMPERED), B, self.hidden_size)
+        U = self._noise_rng.uniform(np.finfo(np.float64).tiny, 1.0, size=shape)
+        eps = np.log(U + self.noise_eps)
+        eps -= np.log1p(self.noise_eps - U)                                 # ε = log(U + eps) − log(1 + eps − U)
+        mask = None
+        if self.noise_p < 1.0:
+            mask = self._noise_rng.random(size=shape) < self.noise_p       # M ~ Bernoulli(p)
+            eps *= mask                                                     # ε = M ⊙ ε
+        drawn = (backend.to_device(eps.astype(self.dtype), self.xp),
+                 None if mask is None else backend.to_device(mask, self.xp))
         if self._frozen is not None:
-            self._frozen[(T, B)] = noise
-        return noise
+            self._frozen[(T, B)] = drawn
+        return drawn
 
     @contextlib.contextmanager
     def noise_frozen(self):

@@ -31,7 +31,7 @@ defaults are the vanilla cell.  vᵗ = h(cᵗ) ⊙ oᵗ is the block output befo
                         _step_forward                 zᵗ, [i f o]ᵗ in one σ call (SIGMOID_GATES without peephole),
                                                       iᵗ, fᵗ, cᵗ, oᵗ, vᵗ through the hooks
                         g, input_gate, forget_gate, output_gate, h
-                                                      [niaf, noaf; nig, nfg, nog, cifg; lstm3, lstm6; sharpened, g2lstm]
+                                                      [niaf, noaf; nig, nfg, nog, cifg; lstm3, lstm6; sharpened, g2lstm; lstmp: forget_bias]
                         _output_forward               yᵗ = vᵗ (in place)    [lstmp: yᵗ = P vᵗ; fgr: keeps [i f o]ᵗ]
     per step, backward  _output_backward              δvᵗ = δyᵗ             [lstmp: Pᵀ δyᵗ; fgr: δ[i f o]ᵗ into d]
                         _step_backward                δōᵗ, δcᵗ, δīᵗ, δf̄ᵗ, δz̄ᵗ through the hooks

@@ -11,7 +11,8 @@ Every cell here is the peephole-free LSTM of ``lstm.py`` whose block output is p
     vᵗ = h(cᵗ) ⊙ oᵗ          the LSTM's block output, n wide (``_step_forward`` unchanged)
     yᵗ = P vᵗ                the cell's output and recurrent signal, p wide
 
-and the three cells differ only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ = [z̄ ī f̄ ō]ᵗ (4n wide):
+(fᵗ = σ(f̄ᵗ + forget_bias), a constant on top of b_f: see LSTMP), and the three cells differ
+only in the affine map T: [xᵗ; yᵗ⁻¹] -> āᵗ = [z̄ ī f̄ ō]ᵗ (4n wide):
 
     lstmp   āᵗ = W xᵗ + R yᵗ⁻¹ + b                   4n(m + p) + 4n + pn
     flstm   āᵗ = W₂ (W₁ₓ xᵗ + W₁ᵧ yᵗ⁻¹) + b           r(m + p) + 4nr + 4n + pn
@@ -48,6 +49,8 @@ from __future__ import annotations
 
 import math
 
+from ..activations import SIGMOID
+from ..validate import number
 from .registry import register
 from .base import _positive_int
 from .lstm import LSTM, _Loop
@@ -83,7 +86,7 @@ class LSTMP(LSTM):
 
         z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z        zᵗ = g(z̄ᵗ)
         īᵗ = W_i xᵗ + R_i yᵗ⁻¹ + b_i        iᵗ = σ(īᵗ)
-        f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + b_f        fᵗ = σ(f̄ᵗ)
+        f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + b_f        fᵗ = σ(f̄ᵗ + forget_bias)
         ōᵗ = W_o xᵗ + R_o yᵗ⁻¹ + b_o        oᵗ = σ(ōᵗ)
         cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ
         vᵗ = h(cᵗ) ⊙ oᵗ                                    (the LSTM's yᵗ, n wide)
@@ -95,7 +98,7 @@ class LSTMP(LSTM):
         δvᵗ = Pᵀ δyᵗ
         δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
         δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + δcᵗ⁺¹ ⊙ fᵗ⁺¹
-        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
+        δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ fᵗ(1 − fᵗ),   δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ),   δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
         δxᵗ = Wᵀ δāᵗ       (ā = the stacked [z̄ ī f̄ ō])
         δW = Σₜ ⟨δāᵗ, xᵗ⟩,  δR = Σₜ ⟨δāᵗ, yᵗ⁻¹⟩,  δb = Σₜ δāᵗ,  δP = Σₜ ⟨δyᵗ, vᵗ⟩
         δy⁻¹ = Rᵀ δā⁰,   δc⁻¹ = δc⁰ ⊙ f⁰
@@ -113,15 +116,21 @@ class LSTMP(LSTM):
 
     Parameters: 4n(m + p) + 4n + pn.
 
-    Options: ``proj_size`` p (default None: p = n, a square projection; the paper uses p < n,
-    1024 against 8192).
+    Options: ``proj_size`` p (default None: p = n, a square P; the paper uses p < n, 1024 against
+    8192), ``forget_bias`` (default 0), a constant, not trained, on top of b_f.  The authors' code
+    (okuchaiev/f-lm) adds 1.0, with b starting at 0 (npslim's at U(−1/√n, 1/√n)).  npslim's lstmp,
+    flstm and glstm always carry a trainable P; their code runs without one when ``num_proj`` is
+    not given (that cell is npslim's ``lstm`` with ``peepholes=False``).
     """
 
     STATE = ("y", "c")
     GRADCHECK_OPTIONS = {"proj_size": 3}
 
-    def __init__(self, input_size, hidden_size, *, proj_size=None, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, proj_size=None, forget_bias=0.0, seed=0, dtype="float32"):
         self.proj_size = _proj_size(_positive_int("hidden_size", hidden_size), proj_size)
+        self.forget_bias = number("forget_bias", forget_bias, what="(a constant inside σ(f̄ᵗ + forget_bias))")
+        if self.forget_bias:     # fᵗ = σ(f̄ᵗ + forget_bias) is formed by forget_gate, not by the joint σ call
+            self.SIGMOID_GATES = ("o",)
         super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
 
     # ------------------------------------------------------------------ parameters
@@ -146,7 +155,7 @@ class LSTMP(LSTM):
         return (self.proj_size, self.hidden_size)
 
     @classmethod
-    def param_count(cls, input_size, hidden_size, proj_size=None, **options):
+    def param_count(cls, input_size, hidden_size, proj_size=None, forget_bias=0.0, **options):
         m, n = input_size, hidden_size
         p = _proj_size(n, proj_size)
         return cls._affine_count(m, n, p, **options) + p * n
@@ -155,6 +164,15 @@ class LSTMP(LSTM):
     def _affine_count(cls, m, n, p):
         """Parameters of T: W, R, b."""
         return 4 * n * (m + p) + 4 * n
+
+    # ------------------------------------------------------------------ the forget gate
+    def forget_gate(self, s, c_prev, i, loop):
+        """fᵗ = σ(f̄ᵗ + forget_bias), in place in the block f̄ of ``s`` (no peepholes; backward is
+        the LSTM's, σ' from fᵗ)"""
+        if not self.forget_bias: return super().forget_gate(s, c_prev, i, loop)  # the LSTM's (joint σ)
+        fbar = s[self._k["f"]]
+        fbar += self.forget_bias                                           # f̄ᵗ + forget_bias
+        return SIGMOID.forward(fbar, out=fbar)                             # fᵗ = σ(f̄ᵗ + forget_bias)
 
     # ------------------------------------------------------------------ the projection
     def _forward_loop(self, T, B, states, saved):
@@ -165,7 +183,7 @@ class LSTMP(LSTM):
 
     def _output_forward(self, t, s, states, loop):
         """yᵗ = P vᵗ"""
-        self.xp.matmul(loop.V[t], self.P, out=states[0][t + 1])
+        self.xp.matmul(loop.V[t], self.P, out=states[0][t + 1])                 # yᵗ = P vᵗ
 
     def _backward_loop(self, T, B, cache):
         """The LSTM's (Rᵀ) with the projection's."""
@@ -182,7 +200,7 @@ class LSTMP(LSTM):
     def _output_backward(self, t, dy, d, dnext, loop):
         """δvᵗ = Pᵀ δyᵗ  (δyᵗ kept for δP)"""
         loop.DY[t] = dy
-        return self.xp.matmul(dy, loop.P_T, out=loop.dv)
+        return self.xp.matmul(dy, loop.P_T, out=loop.dv)                        # δvᵗ = Pᵀ δyᵗ
 
     def _weight_grads(self, cache, dA, loop):
         """δP, then the LSTM's δW, δR, δb and δx."""
@@ -229,15 +247,16 @@ class FLSTM(LSTMP):
     Parameters: r(m + p) + 4nr + 4n + pn.
 
     Options: ``proj_size`` p (default n), ``rank`` r (default max(1, p // 2): the paper's
-    F-LSTM F512 has r = 512 at p = 1024).  W₂ is drawn from U(−1/√r, 1/√r) (its fan-in), the
+    F-LSTM F512 has r = 512 at p = 1024), ``forget_bias`` (LSTMP's: fᵗ = σ(f̄ᵗ + forget_bias)).
+    Always with P (LSTMP's note).  W₂ is drawn from U(−1/√r, 1/√r) (its fan-in), the
     rest from U(−1/√n, 1/√n).
     """
 
     GRADCHECK_OPTIONS = {"proj_size": 3, "rank": 2}
 
-    def __init__(self, input_size, hidden_size, *, proj_size=None, rank=None, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, proj_size=None, rank=None, forget_bias=0.0, seed=0, dtype="float32"):
         self.rank = _rank(_proj_size(_positive_int("hidden_size", hidden_size), proj_size), rank)
-        super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
+        super().__init__(input_size, hidden_size, proj_size=proj_size, forget_bias=forget_bias, seed=seed, dtype=dtype)
 
     def _build_affine(self):
         m, p, r = self.input_size, self.proj_size, self.rank
@@ -351,16 +370,18 @@ class GLSTM(LSTMP):
     Parameters: k · (4n/k) · ((m + p)/k) + 4n + pn = 4n(m + p)/k + 4n + pn.
 
     Options: ``proj_size`` p (default n), ``groups`` k (default 2, the paper's G-2), which must
-    divide m, n and p.
+    divide m, n and p; ``forget_bias`` (LSTMP's: fᵗ = σ(f̄ᵗ + forget_bias)).  Always with P
+    (LSTMP's note).
     """
 
     GRADCHECK_OPTIONS = {"proj_size": 2, "groups": 2}
     DEFAULT_GROUPS = 2
 
-    def __init__(self, input_size, hidden_size, *, proj_size=None, groups=DEFAULT_GROUPS, seed=0, dtype="float32"):
+    def __init__(self, input_size, hidden_size, *, proj_size=None, groups=DEFAULT_GROUPS, forget_bias=0.0, seed=0,
+                 dtype="float32"):
         n = _positive_int("hidden_size", hidden_size)
         self.groups = _groups(_positive_int("input_size", input_size), n, _proj_size(n, proj_size), groups)
-        super().__init__(input_size, hidden_size, proj_size=proj_size, seed=seed, dtype=dtype)
+        super().__init__(input_size, hidden_size, proj_size=proj_size, forget_bias=forget_bias, seed=seed, dtype=dtype)
 
     def _build_affine(self):
         m, n, p, k = self.input_size, self.hidden_size, self.proj_size, self.groups
