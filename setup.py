@@ -26,6 +26,9 @@ setup(
         "matplotlib>=3.6",
         "tqdm>=4.60",
         "scikit-learn>=1.1",
+        "distributed>=2023.1",          # npslim study: Dask execution (brings dask)
+        "optuna>=3.4,<6",               # npslim study report: fANOVA (its _fanova forest; scikit-learn inside)
+        "threadpoolctl>=3",             # one BLAS thread per trial on the study's workers
     ],
     extras_require={
         "gpu": ["cupy>=13"],

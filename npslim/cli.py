@@ -156,6 +156,8 @@ def _add_training_options(p, compare):
                    help="truncated BPTT window in steps, for per-step tasks such as sine, copy or "
                         "shakespeare-chars (default: full backpropagation through time; 50 for shakespeare-chars; "
                         "0: full BPTT)")
+    p.add_argument("--input-noise", type=float, default=0.0, metavar="STD",
+                   help="Gaussian noise of this std added to the inputs in training (Greff et al. 2017; default 0)")
     p.add_argument("--dtype", default=d["dtype"], choices=["float32", "float64"],
                    help=f"floating-point type of the parameters and the arithmetic (default {d['dtype']})")
     p.add_argument("--seed", type=int, default=d["seed"],
@@ -267,6 +269,8 @@ def build_parser():
 
     from .cli_predict import add_parser as add_predict_parser
     add_predict_parser(sub)
+    from .study import cli as study_cli
+    study_cli.add_parser(sub)
     return parser
 
 

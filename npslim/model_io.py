@@ -11,7 +11,7 @@ The layout of a model file (docs/model-format.md), an uncompressed NumPy ``.npz`
     config          0-d str    JSON: {"head": ..., "info": {...}, "layers": [[name, layer config], ...]}
     param/<name>    arrays     one per parameter, by its qualified name ("rnn.cell.W_z", "out.W")
 
-A layer config is ``{"type": "Embedding" | "Dense" | "Dropout" | "Recurrent" | "Bidirectional" |
+A layer config is ``{"type": "Embedding" | "Dense" | "Dropout" | "GaussianNoise" | "Recurrent" | "Bidirectional" |
 "Stack", "dtype": ..., <the constructor's arguments>}``; a recurrent cell is ``{"name", "input_size",
 "hidden_size", "options"}`` (a registered cell and ``cell.options()``).  A training checkpoint
 (``npslim-checkpoint-1``) holds the same config as ``model_config`` and its parameters as
@@ -98,7 +98,7 @@ def _cell_config(cell):
 
 def layer_config(layer):
     """The JSON-able description that :func:`build_layer` rebuilds ``layer`` from (parameters aside)."""
-    from .layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
+    from .layers import Bidirectional, Dense, Dropout, Embedding, GaussianNoise, Recurrent, Stack
     kind = type(layer)
     base = {"type": kind.__name__, "dtype": np.dtype(layer.dtype).name}
     if kind is Embedding:
@@ -107,6 +107,8 @@ def layer_config(layer):
         return base | {"in_size": layer.in_size, "out_size": layer.out_size}
     if kind is Dropout:
         return base | {"p": layer.p, "variational": layer.variational}
+    if kind is GaussianNoise:
+        return base | {"std": layer.std}
     if kind is Recurrent:
         return base | {"cell": _cell_config(layer.cell), "return_sequences": layer.return_sequences,
                        "stateful": layer.stateful}
@@ -116,12 +118,12 @@ def layer_config(layer):
     if kind is Stack:
         return base | {"layers": [[name, layer_config(child)] for name, child in layer.layers.items()]}
     raise ValueError(f"model: layer type {kind.__name__} cannot be saved (expected one of Embedding, Dense, "
-                     f"Dropout, Recurrent, Bidirectional, Stack)")
+                     f"Dropout, GaussianNoise, Recurrent, Bidirectional, Stack)")
 
 
 def build_layer(config):
     """A layer with freshly initialised parameters from a :func:`layer_config` dict."""
-    from .layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
+    from .layers import Bidirectional, Dense, Dropout, Embedding, GaussianNoise, Recurrent, Stack
     c, kind = dict(config), config.get("type")
 
     def cell(cfg):
@@ -132,6 +134,8 @@ def build_layer(config):
         return Dense(c["in_size"], c["out_size"], dtype=c["dtype"])
     if kind == "Dropout":
         return Dropout(c["p"], c["variational"])
+    if kind == "GaussianNoise":
+        return GaussianNoise(c["std"])
     if kind == "Recurrent":
         return Recurrent(cell(c["cell"]), return_sequences=c["return_sequences"], stateful=c["stateful"])
     if kind == "Bidirectional":
@@ -214,7 +218,7 @@ def _plain(obj):
 # ---------------------------------------------------------------------------- summary
 def _out_shape(layer, shape):
     """The output shape of ``layer`` for an input of symbolic ``shape`` (tuple of str/int)."""
-    from .layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
+    from .layers import Bidirectional, Dense, Dropout, Embedding, GaussianNoise, Recurrent, Stack
     if isinstance(layer, Embedding):
         return shape + (layer.dim,)
     if isinstance(layer, Dense):
@@ -225,19 +229,21 @@ def _out_shape(layer, shape):
         for child in layer.layers.values():
             shape = _out_shape(child, shape)
         return shape
-    if isinstance(layer, Dropout):
+    if isinstance(layer, (Dropout, GaussianNoise)):
         return shape
     return shape[:-1] + (getattr(layer, "output_size", "?"),)
 
 
 def _describe_layer(layer):
-    from .layers import Bidirectional, Dense, Dropout, Embedding, Recurrent
+    from .layers import Bidirectional, Dense, Dropout, Embedding, GaussianNoise, Recurrent
     if isinstance(layer, Embedding):
         return f"Embedding {layer.vocab}→{layer.dim}"
     if isinstance(layer, Dense):
         return f"Dense {layer.in_size}→{layer.out_size}"
     if isinstance(layer, Dropout):
         return f"Dropout p={layer.p:g}" + (" variational" if layer.variational else "")
+    if isinstance(layer, GaussianNoise):
+        return f"GaussianNoise std={layer.std:g}"
     if isinstance(layer, (Recurrent, Bidirectional)):
         cell = layer.cell if isinstance(layer, Recurrent) else layer.fw.cell
         opts = "".join(f" {k}={v}" for k, v in cell.options().items())

@@ -140,7 +140,7 @@ def _build(args, task, cell, folder, desc=None):
     """The model and the trainer of one cell, from the parsed options."""
     from .train import Trainer, build_model
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
-                        **_cell_options(cell, parse_options(args.option)))
+                        input_noise=args.input_noise, **_cell_options(cell, parse_options(args.option)))
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
                       optimizer_options=parse_options(args.optimizer_option), clip=args.clip,
                       schedule=args.schedule, schedule_options=parse_options(args.schedule_option),
@@ -156,7 +156,8 @@ def _config(args, command, cells, task, trainers):
     from .backend import get_backend
     return {"command": command, "argv": sys.argv[1:], "task": args.task, "task_options": task.options,
             "cells": cells, "cell_options": parse_options(args.option), "hidden_size": args.hidden_size,
-            "epochs": args.epochs, "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
+            "epochs": args.epochs, "input_noise": args.input_noise,
+            "dtype": args.dtype, "threads": args.threads, "no_progress": args.no_progress,
             "trainer": next(iter(trainers.values())).config() if trainers else None,
             "parameters": {c: t.model.num_params() for c, t in trainers.items()},
             "versions": {"npslim": __version__, "numpy": np.__version__, "python": platform.python_version()},
@@ -292,6 +293,7 @@ def _saved_args(args, command):
         clip=t["clip"], schedule=t["schedule"], schedule_option=t["schedule_options"],
         batch_size=t["batch_size"], patience=t["patience"], monitor=t["monitor"], val_fraction=t["val_fraction"],
         tbptt=t["tbptt"], seed=t["seed"], threads=config.get("threads", args.threads), no_progress=args.no_progress,
+        input_noise=config.get("input_noise", 0.0),
         epochs=args.epochs if args.epochs is not None else config["epochs"])
     return folder, config, saved, _make_task(saved.task, saved.seed, config["task_options"])
 

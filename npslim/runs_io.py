@@ -121,7 +121,8 @@ def _rebuild(config, cell, d):
     task = tasks.make(config["task"], seed=t["seed"], **config["task_options"])
     accepted = inspect.signature(cell_registry.get(cell).__init__).parameters
     options = {k: v for k, v in config["cell_options"].items() if k in accepted}
-    model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"], **options)
+    model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"],
+                        input_noise=config.get("input_noise", 0.0), **options)
     params = {k[len("model/"):]: v for k, v in d.items() if k.startswith("model/")}
     model_io.check_finite(params, "checkpoint")
     return model.load_state_dict(params).eval()

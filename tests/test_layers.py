@@ -7,7 +7,7 @@ import npslim
 from npslim import backend
 from npslim.cells.lstm import LSTM
 from npslim.gradcheck import check_function
-from npslim.layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
+from npslim.layers import Bidirectional, Dense, Dropout, Embedding, GaussianNoise, Recurrent, Stack
 
 TOL = 1e-6
 F64 = "float64"
@@ -190,6 +190,28 @@ def test_dropout_keeps_dtype_and_does_not_write_into_x():
     out, _ = Dropout(0.5).forward(x)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(x, before)
+
+
+# ---------------------------------------------------------------------------- GaussianNoise
+def test_gaussian_noise_adds_sigma_eps_in_training_and_passes_gradients_through():
+    x = np.random.default_rng(0).random((20, 300, 12))
+    before = x.copy()
+    layer = GaussianNoise(0.5, seed=3)
+    out, cache = layer.forward(x)
+    np.testing.assert_array_equal(x, before)                                        # x untouched
+    noise = out - x
+    assert abs(noise.mean()) < 0.01 and abs(noise.std() - 0.5) < 0.01               # out = x + σ ε
+    assert not np.array_equal(out, layer.forward(x)[0])                             # a fresh draw each call
+    np.testing.assert_array_equal(out, GaussianNoise(0.5, seed=3).forward(x)[0])    # seeded
+    dout = np.random.default_rng(1).random(x.shape)
+    np.testing.assert_array_equal(layer.backward(dout, cache), dout)                # δx = dout
+    np.testing.assert_array_equal(layer.eval().forward(x)[0], x)                    # evaluation: identity
+    np.testing.assert_array_equal(GaussianNoise(0.0).forward(x)[0], x)              # σ = 0: identity
+    assert GaussianNoise(0.5).forward(x.astype("float32"))[0].dtype == np.float32
+    with GaussianNoise(0.5, seed=1).noise_frozen() as frozen:
+        np.testing.assert_array_equal(frozen.forward(x)[0], frozen.forward(x)[0])
+    with pytest.raises(ValueError, match="std: expected a finite noise standard deviation >= 0, got -1"):
+        GaussianNoise(-1)
 
 
 # ---------------------------------------------------------------------------- Recurrent

@@ -388,3 +388,25 @@ def test_lstm_learns_digits_row_by_row(digits):
     assert trainer.monitor == "val_accuracy" and selected_on(trainer.monitor) == "validation"
     # test accuracy at the epoch chosen on validation (0.918 at epoch 8; chance is 0.1)
     assert trainer.history[trainer.best["epoch"] - 1]["test_accuracy"] > 0.9, trainer.history
+
+
+def test_input_noise_model_trains_and_resumes_bit_exactly(tmp_path):
+    task = tasks.make("adding", seed=0, T=10, n_train=64, n_test=32)
+    plain = build_model(task, "lstm", 8, seed=0)
+    noisy = build_model(task, "lstm", 8, seed=0, input_noise=0.3)
+    assert list(noisy.layers) == ["noise", "rnn", "out"] and noisy["noise"].std == 0.3
+    assert_same_params(noisy, plain)                           # the noise layer leaves the other seeds alone
+
+    def trainer(out=None):
+        return Trainer(build_model(task, "lstm", 8, seed=0, input_noise=0.3), task, lr=1e-2, batch_size=16, seed=2,
+                       out=out, progress=False)
+    straight = trainer()
+    straight.fit(3)
+    first = trainer(out=tmp_path)
+    first.fit(1)
+    resumed = trainer()
+    resumed.load_checkpoint(tmp_path / "checkpoint.npz")       # restores the noise generator too
+    resumed.fit(3)
+    assert_same_params(resumed.model, straight.model)
+    with pytest.raises(ValueError, match="input_noise: task 'imdb'"):
+        build_model(type("T", (), {"vocab_size": 10, "embed_size": 4, "name": "imdb"})(), "lstm", 4, input_noise=0.1)

@@ -1,4 +1,4 @@
-"""Layers around the cells: embedding, affine map, dropout, and recurrent wrappers.
+"""Layers around the cells: embedding, affine map, dropout, input noise, and recurrent wrappers.
 
 Every layer follows one small contract, the cells' contract one level up::
 
@@ -23,9 +23,9 @@ every delta of the padded steps is zero, so they add nothing to any gradient.
 """
 from __future__ import annotations
 
-from .basic import Dense, Dropout, Embedding
+from .basic import Dense, Dropout, Embedding, GaussianNoise
 from .layer import Layer
 from .recurrent import Bidirectional, Recurrent, sequence_mask
 from .stack import Stack
 
-__all__ = ["Layer", "Embedding", "Dense", "Dropout", "Recurrent", "Bidirectional", "Stack", "sequence_mask"]
+__all__ = ["Layer", "Embedding", "Dense", "Dropout", "GaussianNoise", "Recurrent", "Bidirectional", "Stack", "sequence_mask"]

@@ -1,4 +1,4 @@
-"""The layers without recurrence: Embedding, Dense, Dropout."""
+"""The layers without recurrence: Embedding, Dense, Dropout, GaussianNoise."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ from .. import backend
 from ..validate import integer, number
 from .layer import Layer
 
-__all__ = ["Embedding", "Dense", "Dropout"]
+__all__ = ["Embedding", "Dense", "Dropout", "GaussianNoise"]
 
 
 class Embedding(Layer):
@@ -203,3 +203,59 @@ class Dropout(Layer):
 
     def __repr__(self):
         return f"Dropout({self.p}" + (", variational=True)" if self.variational else ")")
+
+
+class GaussianNoise(Layer):
+    r"""Additive Gaussian noise on the inputs (Greff et al. 2017's "input noise" hyperparameter).
+
+    Forward and backward (training mode)::
+
+        out = x + σ ε,  ε ~ N(0, 1) elementwise           δx = dout
+
+    Evaluation mode (and σ = 0) is the identity.  The noise comes from the layer's own generator,
+    seeded with ``seed``, on the layer's backend; ``noise_frozen()`` reuses one draw.  No parameters.
+    """
+
+    GENERATORS = ("_host_rng", "_rng")
+
+    def __init__(self, std, *, seed=0):
+        super().__init__(seed=seed, dtype="float32")
+        if isinstance(std, bool) or not isinstance(std, (int, float, np.floating, np.integer)) \
+                or not (std >= 0 and math.isfinite(std)):
+            raise ValueError(f"std: expected a finite noise standard deviation >= 0, got {std!r}")
+        self.std = float(std)
+        self._rng = None
+        self._frozen = False
+        self._frozen_noise = None
+
+    def forward(self, x):
+        """x (...) -> out (same shape), cache (None: δx = dout needs nothing)."""
+        if not hasattr(x, "dtype") or x.dtype.name not in backend.DTYPES:
+            raise TypeError(f"x: expected a float32 or float64 array (GaussianNoise reads features, not token ids), "
+                            f"got {getattr(x, 'dtype', type(x).__name__)}")
+        if not self.training or self.std == 0.0:
+            return x, None                                                     # identity
+        if self._frozen and self._frozen_noise is not None and self._frozen_noise.shape == x.shape:
+            return x + self._frozen_noise, None
+        if self._rng is None:
+            self._rng = self.xp.random.default_rng(self.seed)
+        noise = self._rng.standard_normal(x.shape, dtype=x.dtype) * x.dtype.type(self.std)   # σ ε
+        if self._frozen:
+            self._frozen_noise = noise
+        return x + noise, None                                                 # out = x + σ ε
+
+    def backward(self, dout, cache):
+        """dout -> δx = dout."""
+        return dout
+
+    @contextlib.contextmanager
+    def noise_frozen(self):
+        """Inside the block the first noise drawn is reused by every call (same shape)."""
+        self._frozen, self._frozen_noise = True, None
+        try:
+            yield self
+        finally:
+            self._frozen, self._frozen_noise = False, None
+
+    def __repr__(self):
+        return f"GaussianNoise({self.std})"
