@@ -22,12 +22,14 @@ and to each pair (the remainder: higher interactions).  This uses Optuna's imple
 parameters on the scale they were drawn on (log for log-uniform ones: the forest sees ln lr,
 ln n and ln(1 − momentum)), which Optuna's public evaluator does not do; the pair terms are
 V(i, j) − V(i) − V(j) over the total variance, from the same trees.  "Pooled" adds the cell
-as a categorical parameter and fits all cells' trials together.
+as a categorical parameter and fits all cells' trials together (pairs: hyperparameters only; a
+categorical's one-hot columns would multiply the marginal's grid by 2 per cell).
 """
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 
@@ -89,7 +91,8 @@ def welch(results, baseline="lstm", *, mode, top=None, alpha=0.05):
             rows.append({"cell": cell, "n": len(s), "mean": float(np.mean(s)) if len(s) else math.nan,
                          "baseline_mean": float(base.mean()), "diff": math.nan, "t": math.nan, "p": math.nan})
             continue
-        with np.errstate(all="ignore"):                  # identical scores: t is nan, reported as such
+        with np.errstate(all="ignore"), warnings.catch_warnings():   # (nearly) identical scores: t may be nan
+            warnings.simplefilter("ignore", RuntimeWarning)
             t, p = stats.ttest_ind(s, base, equal_var=False)
         rows.append({"cell": cell, "n": len(s), "mean": float(s.mean()), "baseline_mean": float(base.mean()),
                      "diff": float(s.mean() - base.mean()), "t": float(t), "p": float(p)})
@@ -141,7 +144,8 @@ def _fanova_fit(rows, dists, seed, n_trees):
     single = {n: forest.get_importance(k)[0] for k, n in enumerate(names)}      # V(i) / V, mean over trees
     pairs = {}
     columns = trans.column_to_encoded_columns
-    for (a, na), (b, nb) in itertools.combinations(enumerate(names), 2):
+    searched = [(k, n) for k, n in enumerate(names) if n != "cell"]     # pairs of hyperparameters only
+    for (a, na), (b, nb) in itertools.combinations(searched, 2):
         both = np.concatenate([columns[a], columns[b]])
         fractions = [(tree.get_marginal_variance(both) - forest._variances[a][k] - forest._variances[b][k])
                      / tree.variance for k, tree in enumerate(forest._trees) if tree.variance > 0]

@@ -53,6 +53,8 @@ def _fmt(v, digits=4):
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):
+        if abs(v) < 1e-12:                   # round-off of a zero (fANOVA fractions)
+            return "0"
         if abs(v) >= 10:
             return f"{v:.1f}"
         return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
@@ -177,7 +179,7 @@ def _plt():
 
 def _boxplots(path, results, cells, mode, metric, top, task):
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(cells) * 2), 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(cells) * 2), 4.2))     # own y scales: the top 10 % sit close
     for ax, frac, title in ((axes[0], None, "all finished trials"), (axes[1], top, f"top {top:.0%} by validation")):
         data = [analysis.scores(results, c, mode, frac) for c in cells]
         ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=True)

@@ -188,7 +188,7 @@ def start_client(workers=None, scheduler=None, timeout=5):
         raise StudyError(f"--workers: expected an int >= 1, got {workers!r}")
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENV)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
