@@ -33,7 +33,7 @@ setup(
     extras_require={
         "gpu": ["cupy>=13"],
         # test_notebooks executes every tutorial (nbclient, ipykernel) and checks its jupytext pair
-        "test": ["pytest>=7", "torch==2.13.0", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "jupytext>=1.14"],
+        "test": ["pytest>=7", "hypothesis>=6.100", "torch==2.13.0", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "jupytext>=1.14"],
         # open, run and rebuild the notebooks; torch for notebook 02's comparison with nn.LSTM
         "tutorials": ["jupyter", "jupyterlab>=4", "jupytext>=1.14", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
                       "matplotlib>=3.6", "torch>=2"],

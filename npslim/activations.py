@@ -33,12 +33,13 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, x, out):
-        # σ(x) = ½·tanh(½x) + ½ : exact identity, no overflow for any x.
-        out = _multiply(x, 0.5, out)
-        _tanh(out, out)
-        out *= 0.5
-        out += 0.5
-        return out
+        # σ(x) = 1 / (1 + e⁻ˣ): exp is cheaper than tanh in NumPy (docs/benchmarks.md, "what we
+        # tried").  e⁻ˣ overflows to inf for x below about −88 (float32) and σ is then exactly 0:
+        # an expected overflow, not an error.
+        with np.errstate(over="ignore"):
+            _exp(_negative(x, out), out)
+        out += 1.0
+        return _reciprocal(out, out)
 
     def grad(self, a, out):
         # σ'(x) = σ(x)(1 − σ(x))
@@ -97,6 +98,18 @@ def _multiply(a, b, out):
 
 def _subtract(a, b, out):
     return _xp(out).subtract(a, b, out=out)
+
+
+def _negative(x, out):
+    return _xp(out).negative(x, out=out)
+
+
+def _exp(x, out):
+    return _xp(out).exp(x, out=out)
+
+
+def _reciprocal(x, out):
+    return _xp(out).reciprocal(x, out=out)
 
 
 def _tanh(x, out):

@@ -9,7 +9,8 @@ arrays, so the same code runs on both backends.  The backend is chosen
 
 CuPy is imported lazily, the first time it is asked for; asking for it where it
 cannot be imported, or where it sees no GPU, raises :class:`BackendError` with the
-reason.  Random initialisation always happens on the host from a seeded NumPy
+reason.  :func:`register_backend` adds another device backend under a name of its own
+(the test suite's CuPy stand-in, ``tests/fakegpu.py``).  Random initialisation always happens on the host from a seeded NumPy
 generator; :func:`to_device` then moves the arrays (see ``Cell``).
 """
 from __future__ import annotations
@@ -27,10 +28,26 @@ class BackendError(RuntimeError):
     """The requested backend cannot be used here (CuPy missing, or no GPU)."""
 
 
+_registered = {}   # name -> array module of a backend added by register_backend
+
+
 def _validate_name(name):
-    if not isinstance(name, str) or name.lower() not in BACKENDS:
-        raise ValueError(f"backend: expected one of {BACKENDS}, got {name!r}")
+    names = BACKENDS + tuple(_registered)
+    if not isinstance(name, str) or name.lower() not in names:
+        raise ValueError(f"backend: expected one of {names}, got {name!r}")
     return name.lower()
+
+
+def register_backend(name, xp):
+    """Make the array module ``xp`` selectable as backend ``name``.  ``xp`` offers NumPy's API
+    over arrays of its own type ``xp.ndarray`` that copy to the host with ``.get()``, as CuPy
+    does (the test suite registers a CuPy stand-in that runs without a GPU).  Returns ``xp``."""
+    if not isinstance(name, str) or not name.islower() or name in BACKENDS:
+        raise ValueError(f"name: expected a lower-case name other than {BACKENDS}, got {name!r}")
+    if not isinstance(getattr(xp, "ndarray", None), type):
+        raise TypeError(f"xp: expected an array module with an ndarray type, got {xp!r}")
+    _registered[name] = xp
+    return xp
 
 
 _current = _validate_name(os.environ.get("NPSLIM_BACKEND", "numpy") or "numpy")
@@ -97,7 +114,9 @@ def use_backend(name):
 def get_xp(name=None):
     """The array module of backend ``name`` (default: the current one)."""
     name = _current if name is None else _validate_name(name)
-    return np if name == "numpy" else _import_cupy()
+    if name == "numpy":
+        return np
+    return _registered[name] if name in _registered else _import_cupy()
 
 
 def is_cupy_array(a):
@@ -105,16 +124,43 @@ def is_cupy_array(a):
     return type(a).__module__.split(".")[0] == "cupy"
 
 
+def is_device_array(a):
+    """True for an array of a device backend (CuPy, or a registered one), not NumPy."""
+    return is_cupy_array(a) or any(isinstance(a, xp.ndarray) for xp in _registered.values())
+
+
+def is_array(a):
+    """True for a NumPy array or an array of a device backend."""
+    return isinstance(a, np.ndarray) or is_device_array(a)
+
+
 def backend_of(a):
-    """'cupy' for a CuPy array, 'numpy' for a NumPy array or scalar."""
-    return "cupy" if is_cupy_array(a) else "numpy"
+    """The backend name of an array: 'cupy' for a CuPy array, a registered backend's name for
+    its arrays, 'numpy' for a NumPy array or scalar."""
+    if is_cupy_array(a):
+        return "cupy"
+    for name, xp in _registered.items():
+        if isinstance(a, xp.ndarray):
+            return name
+    return "numpy"
+
+
+def name_of(xp):
+    """The backend name of the array module ``xp``."""
+    if xp is np:
+        return "numpy"
+    for name, module in _registered.items():
+        if xp is module:
+            return name
+    return "cupy"
 
 
 def xp_of(*arrays):
-    """The array module (numpy or cupy) that the given arrays live in."""
+    """The array module (numpy, cupy or a registered one) that the given arrays live in."""
     for a in arrays:
-        if is_cupy_array(a):
-            return _import_cupy()
+        name = backend_of(a)
+        if name != "numpy":
+            return get_xp(name)
     return np
 
 
@@ -126,8 +172,8 @@ def to_device(a, xp):
 
 
 def to_host(a):
-    """A NumPy array with the values of ``a`` (CuPy arrays are copied to the host)."""
-    if is_cupy_array(a):
+    """A NumPy array with the values of ``a`` (device arrays are copied to the host)."""
+    if is_device_array(a):
         return a.get()
     return np.asarray(a)
 

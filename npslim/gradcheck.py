@@ -100,9 +100,9 @@ def check_cell(cell, T=5, B=3, seed=0, eps=None):
     with cell.noise_frozen():
         def loss_of():
             Y, state, _ = cell.forward(X, state0)
-            total = float((Y * wY).sum())
+            total = (Y * wY).sum().item()                      # .item(): one explicit read from the device
             for s, w in zip(state, wS):
-                total += float((s * w).sum())
+                total += (s * w).sum().item()
             return total
 
         saved = {name: g.copy() for name, g in cell.grads.items()}

@@ -130,11 +130,11 @@ def _mean(values, w, count):
     """(1/N) Σ w · values as a Python float (accumulated in float64)."""
     if w is not None:
         values = values * _expand(w, values.ndim)
-    return float(values.sum(dtype=np.float64)) / count
+    return values.sum(dtype=np.float64).item() / count
 
 
 def _check_logits(arg, a, min_ndim):
-    if not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+    if not (isinstance(a, np.ndarray) or backend.is_device_array(a)):
         raise TypeError(f"{arg}: expected a float32 or float64 array, got {type(a).__module__}.{type(a).__name__}")
     if a.dtype.name not in backend.DTYPES:
         raise TypeError(f"{arg}: expected dtype float32 or float64, got {a.dtype.name}")
@@ -145,9 +145,9 @@ def _check_logits(arg, a, min_ndim):
 
 
 def _same_backend(arg, a, xp):
-    if not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+    if not (isinstance(a, np.ndarray) or backend.is_device_array(a)):
         raise TypeError(f"{arg}: expected an array, got {type(a).__module__}.{type(a).__name__}")
-    want = "numpy" if xp is np else "cupy"
+    want = backend.name_of(xp)
     if backend.backend_of(a) != want:
         raise TypeError(f"{arg}: expected a {want} array (the logits' backend), got a {backend.backend_of(a)} "
                         f"array; move it with npslim.backend.to_device / to_host")
@@ -163,7 +163,7 @@ def _check_class_targets(xp, targets, lead, K, w):
         raise ValueError(f"targets: expected shape {lead} (the logits' shape without the class axis), "
                          f"got {tuple(targets.shape)}")
     t = targets if w is None else xp.where(w != 0, targets, 0)
-    lo, hi = int(t.min()), int(t.max())
+    lo, hi = t.min().item(), t.max().item()
     if lo < 0 or hi >= K:
         raise ValueError(f"targets: expected class ids in [0, {K}) (K = logits.shape[-1]) at valid positions, "
                          f"got values in [{lo}, {hi}]")
@@ -195,7 +195,7 @@ def _weights(xp, mask, shape, dtype, exact):
         raise ValueError(f"mask: expected shape {want}, got {tuple(mask.shape)}")
     w = mask.astype(dtype)
     per = int(np.prod(shape[mask.ndim:], dtype=np.int64))
-    count = float(w.sum(dtype=np.float64)) * per
+    count = w.sum(dtype=np.float64).item() * per
     if count <= 0:
         raise ValueError(f"mask: expected at least one valid position, got a mask summing to {count / per:g}")
     return w, count

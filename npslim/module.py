@@ -104,7 +104,7 @@ class Module:
     def _check_array(self, arg, a, shape, what):
         """Refuse anything but an array of this part's backend and dtype with ``shape``
         (None in ``shape`` = any size); the error names the argument, expected and actual."""
-        if not (isinstance(a, np.ndarray) or backend.is_cupy_array(a)):
+        if not (isinstance(a, np.ndarray) or backend.is_device_array(a)):
             raise TypeError(f"{arg}: expected a {self.backend} array of shape {_fmt(shape)} ({what}), "
                             f"got {type(a).__module__}.{type(a).__name__}")
         got = backend.backend_of(a)

@@ -6,6 +6,10 @@ import pytest
 import npslim
 from npslim import backend
 
+import fakegpu
+
+fakegpu.register()          # the CuPy stand-in "fakegpu" (tests/fakegpu.py), selectable in every test
+
 
 def make_cell(name, dtype="float64", seed=0, input_size=4, hidden_size=6, **extra):
     """A registry cell at the small sizes the suite uses, with the options its class asks for."""

@@ -169,13 +169,15 @@ def test_trains_on_a_tiny_budget(name):
         assert isinstance(model["embed"], Embedding) and model["embed"].dim == task.embed_size
         assert model["rnn"].input_size == task.embed_size
     before = evaluate(model, task, "test")
+    before_train = evaluate(model, task, "train", tbptt=tbptt)
     trainer = Trainer(model, task, lr=1e-2, batch_size=16, tbptt=tbptt, progress=False, seed=0)
     history = trainer.fit(2)
     last = history[-1]
     assert len(history) == 2 and trainer.step_count > 0
     key = f"test_{task.metric}"
     assert trainer.monitor == f"val_{task.metric}" and math.isfinite(last[key])
-    assert math.isfinite(last["train_loss"]) and last["train_loss"] < (before["loss"] + 0.05)
+    assert math.isfinite(last["train_loss"])
+    assert evaluate(model, task, "train", tbptt=tbptt)["loss"] < before_train["loss"]   # it learned: the loss fell
     if task.metric == "bpc":
         assert math.isclose(last["test_perplexity"], 2 ** last["test_bpc"], rel_tol=1e-9)
         assert last["test_bpc"] < math.log2(task.output_size)               # better than uniform

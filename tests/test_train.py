@@ -396,6 +396,10 @@ def test_input_noise_model_trains_and_resumes_bit_exactly(tmp_path):
     noisy = build_model(task, "lstm", 8, seed=0, input_noise=0.3)
     assert list(noisy.layers) == ["noise", "rnn", "out"] and noisy["noise"].std == 0.3
     assert_same_params(noisy, plain)                           # the noise layer leaves the other seeds alone
+    from npslim import model_io
+    model_io.save(noisy, tmp_path / "noisy.npz")
+    loaded = model_io.load(tmp_path / "noisy.npz")
+    assert list(loaded.layers) == ["noise", "rnn", "out"] and loaded["noise"].std == 0.3
 
     def trainer(out=None):
         return Trainer(build_model(task, "lstm", 8, seed=0, input_noise=0.3), task, lr=1e-2, batch_size=16, seed=2,

@@ -99,7 +99,7 @@ print("best:", trainer.best)
 
 # %%
 metrics = trainer.evaluate("test")
-print({k: round(v, 4) for k, v in metrics.items()})   # loss (nats), accuracy, perplexity = e^loss, bits = loss / ln 2
+print({k: round(v, 4) for k, v in metrics.items()})   # loss (nats per sequence) and accuracy
 
 # %% [markdown]
 # ## 4. Plot

@@ -81,7 +81,7 @@ show_source(reference._backward)
 where(RNN.forward, "the input projection of all steps in one product", "āᵗ = W xᵗ + R yᵗ⁻¹ + b", "yᵗ = φ(āᵗ)")
 print()
 where(RNN.backward, "δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹", "δāᵗ = δyᵗ ⊙ φ'(āᵗ)", "Rᵀ δāᵗ, sent to step t−1",
-      "δW = Σₜ xᵗ δāᵗ", "δR = Σₜ yᵗ⁻¹ δāᵗ", "δb = Σₜ δāᵗ", "δxᵗ = W δāᵗ")
+      "δW = Σₜ", "δR = Σₜ", "δb = Σₜ δāᵗ", "δxᵗ = W")
 
 # %% [markdown]
 # Both must give the same numbers. In float64 they differ only by rounding, because the fast cell sums

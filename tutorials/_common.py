@@ -55,7 +55,7 @@ def header(name, minutes):
     global _started
     import npslim
     _started = time.perf_counter()
-    print(f"{name}: budget {BUDGET!r} (full: at most {minutes} minutes on 2 CPU cores; "
+    print(f"{name}: budget {BUDGET!r} (full: at most {minutes} minute{'s' if minutes != 1 else ''} on 2 CPU cores; "
           f"{ENV}=smoke shrinks it for CI) · npslim {npslim.__version__}")
 
 

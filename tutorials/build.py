@@ -60,6 +60,8 @@ def read_source(py):
     """The notebook of a jupytext .py, paired with its .ipynb."""
     import jupytext
     nb = jupytext.read(py)
+    for k, cell in enumerate(nb.cells):
+        cell.id = f"cell-{k:02d}"                # stable ids: a rebuild changes only what changed
     nb.metadata.setdefault("jupytext", {})["formats"] = FORMATS
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
@@ -88,7 +90,7 @@ def execute(py, budget, workdir=None):
     import nbclient
     nb = read_source(py)
     with tempfile.TemporaryDirectory(prefix=f"npslim-{py.stem}-") as tmp:
-        client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
+        client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", record_timing=False,
                                          resources={"metadata": {"path": str(workdir or tmp)}})
         start = time.perf_counter()
         client.execute(env=kernel_environment(budget))      # passed on to the kernel's start

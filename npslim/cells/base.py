@@ -158,17 +158,16 @@ class Cell(Module):
         """Validate an integer array (B,) of steps in 0..T−1 (host or device); returns it on the device."""
         if isinstance(t_index, (list, tuple)):
             t_index = np.asarray(t_index)
-        if not (isinstance(t_index, np.ndarray) or backend.is_cupy_array(t_index)):
+        if not (isinstance(t_index, np.ndarray) or backend.is_device_array(t_index)):
             raise TypeError(f"{arg}: expected an integer array of shape ({B},), got "
                             f"{type(t_index).__module__}.{type(t_index).__name__}")
-        host = backend.to_host(t_index)
-        if host.dtype.kind not in "iu" or host.shape != (B,):
+        if t_index.dtype.kind not in "iu" or tuple(t_index.shape) != (B,):
             raise ValueError(f"{arg}: expected an integer array of shape ({B},) (one step per sequence), "
-                             f"got dtype {host.dtype.name} shape {tuple(host.shape)}")
-        if B and (host.min() < 0 or host.max() >= T):
-            raise ValueError(f"{arg}: expected steps in 0..{T - 1} (0-based, T = {T}), "
-                             f"got values in {int(host.min())}..{int(host.max())}")
-        return backend.to_device(host.astype(np.int64), self.xp)
+                             f"got dtype {t_index.dtype.name} shape {tuple(t_index.shape)}")
+        lo, hi = (t_index.min().item(), t_index.max().item()) if B else (0, 0)   # two scalars read, no array
+        if lo < 0 or hi >= T:
+            raise ValueError(f"{arg}: expected steps in 0..{T - 1} (0-based, T = {T}), got values in {lo}..{hi}")
+        return backend.to_device(t_index, self.xp).astype(np.int64)
 
     def _subnormal_flush(self, carried, deltas=()):
         """The flush of one backward call (:class:`SubnormalFlush`), or one that does nothing when

@@ -62,6 +62,7 @@ class Sharpened(LSTM):
     """
 
     DEFAULT_TAU = 0.2
+    SIGMOID_GATES = ("o",)            # i and f are tempered, σ(ā / τ): their own hooks below
 
     def __init__(self, input_size, hidden_size, *, tau=None, peepholes=False, seed=0, dtype="float32"):
         self.tau = _positive_float("tau", self.DEFAULT_TAU if tau is None else tau)

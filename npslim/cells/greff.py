@@ -171,6 +171,7 @@ class CIFG(LSTM):
 
     GATE_ORDER = ("z", "i", "o")
     DERIVED = ("f",)
+    SIGMOID_GATES = ("i", "o")        # fᵗ = 1 − iᵗ is no σ of its own
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = 1 − iᵗ, into the step array's slot "f" (cached for backward)"""
@@ -303,7 +304,7 @@ class FGR(LSTM):
     def _plus_next(self, gate, value, from_this_step, d, loop):
         """δ⋆̄ᵗ = (from_this_step + δ[i f o]ᵗ_⋆) ⊙ σ'(⋆̄ᵗ): the gate's block of ``d`` enters holding δ[i f o]ᵗ_⋆"""
         dgate = d[self._k[gate]]
-        dgate += from_this_step; dgate *= value; dgate *= self.xp.subtract(1.0, value, out=loop.tmp)
+        dgate += from_this_step; dgate *= self._sigmoid_grad(gate, value, loop)
         return dgate
 
     def output_gate_backward(self, d, dv, hc, o, loop):

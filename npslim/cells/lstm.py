@@ -26,14 +26,16 @@ defaults are the vanilla cell.  vᵗ = h(cᵗ) ⊙ oᵗ is the block output befo
     before the loop     _fill_preactivations(X, S)    āᵗ = W xᵗ + b, every step in one product
                                                       [slim: fewer blocks; lstm3; flstm, glstm; sharpened: τ, g2lstm: noise]
                         _forward_loop, _backward_loop  the _Loop of one call (buffers, Rᵀ, …)
+                        _derivatives(S, Hc)           g'(z̄ᵗ), σ'(⋆̄ᵗ) (joint σ gates), h'(cᵗ) of every step, one call each
     per step, forward   _recurrent_forward            āᵗ += R yᵗ⁻¹          [lstm_c6, flstm, glstm; fgr + R_g [i f o]ᵗ⁻¹; slim: R's blocks]
-                        _step_forward                 zᵗ, iᵗ, fᵗ, cᵗ, oᵗ, vᵗ through the hooks
+                        _step_forward                 zᵗ, [i f o]ᵗ in one σ call (SIGMOID_GATES without peephole),
+                                                      iᵗ, fᵗ, cᵗ, oᵗ, vᵗ through the hooks
                         g, input_gate, forget_gate, output_gate, h
                                                       [niaf, noaf; nig, nfg, nog, cifg; lstm3, lstm6; sharpened, g2lstm]
                         _output_forward               yᵗ = vᵗ (in place)    [lstmp: yᵗ = P vᵗ; fgr: keeps [i f o]ᵗ]
     per step, backward  _output_backward              δvᵗ = δyᵗ             [lstmp: Pᵀ δyᵗ; fgr: δ[i f o]ᵗ into d]
                         _step_backward                δōᵗ, δcᵗ, δīᵗ, δf̄ᵗ, δz̄ᵗ through the hooks
-                        output_gate_backward, input_gate_backward, forget_gate_backward, g.grad, h.grad
+                        output_gate_backward, input_gate_backward, forget_gate_backward (σ' of a joint gate: D[t])
                                                       [the forward's overriders of the gates; fgr]
                         _recurrent_backward           δyᵗ⁻¹ = Rᵀ δāᵗ        [lstm_c6, flstm, glstm; fgr + R_gᵀ δ[ī f̄ ō]ᵗ; slim: R's blocks]
     after the loop      _weight_grads(cache, dA, loop)  δW, δR, δb, δp, one product each; returns δX
@@ -75,6 +77,7 @@ class _Loop:
     W1y_T: object = None      # flstm, backward: W₁ᵧᵀ stored (r, p)
     DQ: object = None         # flstm, backward: δqᵗ of every step (T, B, r)
     DG: object = None         # glstm, backward: δā_jᵗ of every step, group-major (k, T, B, G, n/k)
+    ds: object = None         # backward: g'(z̄ᵗ), σ'(⋆̄ᵗ) of the step, a view of D[t] (``_derivatives``)
 
 
 @register("lstm")
@@ -117,6 +120,10 @@ class LSTM(Cell):
     GATE_ORDER = ("z", "i", "f", "o")
     #: activations without parameters of their own, cached in the step array after the gates
     DERIVED = ()
+    #: the gates whose activation is σ of their pre-activation (plus a peephole): those without a
+    #: peephole are activated together, one σ call a step (``_joint_sigmoid``); a variant whose gate
+    #: is formed otherwise (tempered, constant, derived) leaves it out
+    SIGMOID_GATES = ("i", "f", "o")
     STATE = ("y", "c")
     PARAM_FORMULA = FROM_DOCSTRING   # the "Parameters:" line of the docstring
     g = TANH   # block-input activation
@@ -126,6 +133,7 @@ class LSTM(Cell):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
         self.peepholes = bool(peepholes)
         self._build()
+        self._joint_gates, self._joint = self._joint_sigmoid()             # the σ gates activated in one call
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -207,8 +215,9 @@ class LSTM(Cell):
 
     def _step_forward(self, s, c_prev, c, hc, v, loop):
         """One step.  ``s`` (slots, B, n) enters as the pre-activations and leaves as the activations."""
-        xp, k = self.xp, self._k
+        xp, k, ifo = self.xp, self._k, self._joint
         z = self.g.forward(s[k["z"]], out=s[k["z"]])                       # zᵗ = g(z̄ᵗ)
+        if ifo: SIGMOID.forward(s[ifo], out=s[ifo])                        # [i f o]ᵗ = σ([ī f̄ ō]ᵗ): the gates without peephole, one call
         i = self.input_gate(s, c_prev, loop)                               # iᵗ = σ(īᵗ + p_i ⊙ cᵗ⁻¹)
         f = self.forget_gate(s, c_prev, i, loop)                           # fᵗ = σ(f̄ᵗ + p_f ⊙ cᵗ⁻¹)
         xp.multiply(z, i, out=c); c += xp.multiply(c_prev, f, out=loop.tmp)  # cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ
@@ -217,21 +226,33 @@ class LSTM(Cell):
 
     def input_gate(self, s, c_prev, loop):
         """iᵗ = σ(īᵗ + p_i ⊙ cᵗ⁻¹), in place in the block ī of ``s``"""
-        ibar = s[self._k["i"]]
-        if "i" in self.peep: ibar += self.xp.multiply(self.peep["i"], c_prev, out=loop.tmp)
-        return SIGMOID.forward(ibar, out=ibar)
+        return self._sigmoid_gate("i", s, c_prev, loop)
 
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ(f̄ᵗ + p_f ⊙ cᵗ⁻¹), in place in the block f̄ of ``s``"""
-        fbar = s[self._k["f"]]
-        if "f" in self.peep: fbar += self.xp.multiply(self.peep["f"], c_prev, out=loop.tmp)
-        return SIGMOID.forward(fbar, out=fbar)
+        return self._sigmoid_gate("f", s, c_prev, loop)
 
     def output_gate(self, s, c, loop):
         """oᵗ = σ(ōᵗ + p_o ⊙ cᵗ), in place in the block ō of ``s``"""
-        obar = s[self._k["o"]]
-        if "o" in self.peep: obar += self.xp.multiply(self.peep["o"], c, out=loop.tmp)
-        return SIGMOID.forward(obar, out=obar)
+        return self._sigmoid_gate("o", s, c, loop)
+
+    def _sigmoid_gate(self, gate, s, c_peep, loop):
+        """⋆ᵗ = σ(⋆̄ᵗ + p_⋆ ⊙ c), c the cell the gate's peephole reads (cᵗ⁻¹ for i, f; cᵗ for o), in
+        place in the block ⋆̄ of ``s``.  A gate of the step's joint σ (no peephole) is there already."""
+        abar = s[self._k[gate]]
+        if gate in self._joint_gates: return abar                          # σ(⋆̄ᵗ), formed by the joint call
+        if gate in self.peep: abar += self.xp.multiply(self.peep[gate], c_peep, out=loop.tmp)
+        return SIGMOID.forward(abar, out=abar)
+
+    def _joint_sigmoid(self):
+        """The gates of SIGMOID_GATES that the cell has and that have no peephole: their
+        pre-activations are complete when the step starts, so one σ call activates them all
+        (their slots side by side).  Returns (names, slice of their slots), or ((), None)."""
+        gates = tuple(gate for gate in self.SIGMOID_GATES if gate in self._k and gate not in self.peep)
+        slots = [self._k[gate] for gate in gates]
+        assert slots == list(range(slots[0], slots[0] + len(slots))) if slots else True, \
+            f"{type(self).__name__}: the joint σ gates {gates} must sit side by side"
+        return gates, (slice(slots[0], slots[-1] + 1) if slots else None)
 
     def gate_activations(self, cache):
         """{"i", "f", "o"} -> (T, B, n) views of the cached gate activations (the gates the cell has)."""
@@ -255,12 +276,13 @@ class LSTM(Cell):
         dnext = tuple(a.copy() for a in dstate)
         dy_next, dc_next = dnext[0], dnext[1]              # Rᵀ δāᵗ⁺¹;  what step t+1 sends to cᵗ
         loop = self._backward_loop(T, B, cache)            # transposed weights, made once per call
+        D, Hd = self._derivatives(S, Hc)                   # g'(z̄ᵗ), σ'(⋆̄ᵗ), h'(cᵗ) of every step, before the loop
         flush = self._subnormal_flush(dnext, (dA,))        # subnormal deltas -> 0 (base.SubnormalFlush)
 
         for t in range(T - 1, -1, -1):
             xp.add(dY[t], dy_next, out=dy)                                 # δyᵗ = Δᵗ + Rᵀ δāᵗ⁺¹
             dv = self._output_backward(t, dy, d, dnext, loop)              # δvᵗ = δyᵗ
-            self._step_backward(d, dv, dc, dc_next, S[t], C[t], C[t + 1], Hc[t], loop)
+            self._step_backward(d, dv, dc, dc_next, S[t], D[t], C[t], C[t + 1], Hc[t], Hd[t], loop)
             dA[t].reshape(B, G, n)[...] = d.transpose(1, 0, 2)
             self._recurrent_backward(t, d, dA[t], dnext, loop)             # Rᵀ δāᵗ, sent to step t−1
             flush(t)                                                       # every FLUSH_EVERY steps
@@ -284,18 +306,32 @@ class LSTM(Cell):
         R_T = loop.R_T
         self.xp.matmul(da[:, :R_T.shape[0]], R_T, out=dnext[0])          # Rᵀ δāᵗ, sent to step t−1
 
-    def _step_backward(self, d, dv, dc, dc_next, s, c_prev, c, hc, loop):
+    def _derivatives(self, S, Hc):
+        """The activations' derivatives of every step, from the cached activations (never
+        recomputed), each in one call before the backward loop: D (T, slots, B, n) holds g'(z̄ᵗ)
+        in slot z and σ'(⋆̄ᵗ) = ⋆ᵗ(1 − ⋆ᵗ) in the slots of the joint σ gates (the other slots are
+        not written: those gates form their derivative in their hook); Hd (T, B, n) is h'(cᵗ)."""
+        xp, kz, ifo = self.xp, self._k["z"], self._joint
+        D = xp.empty_like(S)
+        self.g.grad(S[:, kz], out=D[:, kz])                                # g'(z̄ᵗ), every step
+        if ifo: SIGMOID.grad(S[:, ifo], out=D[:, ifo])                     # σ'([ī f̄ ō]ᵗ), every step
+        return D, self.h.grad(Hc, out=xp.empty_like(Hc))                   # h'(cᵗ), every step
+
+    def _step_backward(self, d, dv, dc, dc_next, s, ds, c_prev, c, hc, dhc, loop):
         """One step back.  Writes δāᵗ into ``d`` (G, B, n) and δcᵗ into ``dc``; ``dc_next`` enters as
-        what step t+1 sent to cᵗ and leaves as what step t sends to cᵗ⁻¹.  δīᵗ is formed before
-        δf̄ᵗ (CIFG's forget path adds into δīᵗ).  A removed gate is ONE and has no δ (None)."""
+        what step t+1 sent to cᵗ and leaves as what step t sends to cᵗ⁻¹.  ``ds`` holds the step's
+        derivatives g'(z̄ᵗ) and σ'(⋆̄ᵗ) of the joint σ gates, ``dhc`` h'(cᵗ) (``_derivatives``).
+        δīᵗ is formed before δf̄ᵗ (CIFG's forget path adds into δīᵗ).  A removed gate is ONE and
+        has no δ (None)."""
         xp, peep, tmp = self.xp, self.peep, loop.tmp
         z, i, f, o = self._gates(s)
+        loop.ds = ds                                                       # the gate hooks read σ'(⋆̄ᵗ) there
         do = self.output_gate_backward(d, dv, hc, o, loop)                 # δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ)
-        self.h.grad(hc, out=dc); dc *= dv; dc *= o; dc += dc_next          # δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + dc_next (δcᵗ⁺¹ ⊙ fᵗ⁺¹ + p_i ⊙ δīᵗ⁺¹ + p_f ⊙ δf̄ᵗ⁺¹)
+        xp.multiply(dv, dhc, out=dc); dc *= o; dc += dc_next               # δcᵗ = δvᵗ ⊙ oᵗ ⊙ h'(cᵗ) + dc_next (δcᵗ⁺¹ ⊙ fᵗ⁺¹ + p_i ⊙ δīᵗ⁺¹ + p_f ⊙ δf̄ᵗ⁺¹)
         if "o" in peep: dc += xp.multiply(peep["o"], do, out=tmp)          #      + p_o ⊙ δōᵗ
         di = self.input_gate_backward(d, dc, z, i, loop)                   # δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ)
         df = self.forget_gate_backward(d, dc, c_prev, f, loop)             # δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ)
-        dz = self.g.grad(z, out=d[self._k["z"]]); dz *= dc; dz *= i        # δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
+        dz = xp.multiply(dc, ds[self._k["z"]], out=d[self._k["z"]]); dz *= i  # δz̄ᵗ = δcᵗ ⊙ iᵗ ⊙ g'(z̄ᵗ)
         xp.multiply(dc, f, out=dc_next)                                    # dc_next for step t−1 = δcᵗ ⊙ fᵗ
         if "i" in peep: dc_next += xp.multiply(peep["i"], di, out=tmp)     #                        + p_i ⊙ δīᵗ
         if "f" in peep: dc_next += xp.multiply(peep["f"], df, out=tmp)     #                        + p_f ⊙ δf̄ᵗ
@@ -305,22 +341,28 @@ class LSTM(Cell):
         return tuple(s[self._k[gate]] if gate in self._k else ONE for gate in ("z", "i", "f", "o"))
 
     def output_gate_backward(self, d, dv, hc, o, loop):
-        """δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ), σ'(ōᵗ) = oᵗ(1 − oᵗ), into the block ō of ``d``"""
+        """δōᵗ = δvᵗ ⊙ h(cᵗ) ⊙ σ'(ōᵗ), into the block ō of ``d``"""
         do = self.xp.multiply(dv, hc, out=d[self._k["o"]])
-        do *= o; do *= self.xp.subtract(1.0, o, out=loop.tmp)
+        do *= self._sigmoid_grad("o", o, loop)                             #      ⊙ σ'(ōᵗ)
         return do
 
     def input_gate_backward(self, d, dc, z, i, loop):
-        """δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ), σ'(īᵗ) = iᵗ(1 − iᵗ), into the block ī of ``d``"""
+        """δīᵗ = δcᵗ ⊙ zᵗ ⊙ σ'(īᵗ), into the block ī of ``d``"""
         di = self.xp.multiply(dc, z, out=d[self._k["i"]])
-        di *= i; di *= self.xp.subtract(1.0, i, out=loop.tmp)
+        di *= self._sigmoid_grad("i", i, loop)                             #      ⊙ σ'(īᵗ)
         return di
 
     def forget_gate_backward(self, d, dc, c_prev, f, loop):
-        """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ), σ'(f̄ᵗ) = fᵗ(1 − fᵗ), into the block f̄ of ``d``"""
+        """δf̄ᵗ = δcᵗ ⊙ cᵗ⁻¹ ⊙ σ'(f̄ᵗ), into the block f̄ of ``d``"""
         df = self.xp.multiply(dc, c_prev, out=d[self._k["f"]])
-        df *= f; df *= self.xp.subtract(1.0, f, out=loop.tmp)
+        df *= self._sigmoid_grad("f", f, loop)                             #      ⊙ σ'(f̄ᵗ)
         return df
+
+    def _sigmoid_grad(self, gate, a, loop):
+        """σ'(⋆̄ᵗ) = ⋆ᵗ(1 − ⋆ᵗ) from the gate's activation ``a``: read from the step's derivatives
+        (``loop.ds``, formed before the loop) for a joint σ gate, formed into ``loop.tmp`` otherwise."""
+        if gate in self._joint_gates: return loop.ds[self._k[gate]]
+        return SIGMOID.grad(a, out=loop.tmp)
 
     def _weight_grads(self, cache, dA, loop):
         """Every weight gradient as one product over all steps (after the loop); returns δX."""

@@ -231,6 +231,7 @@ class LSTM3(SlimLSTM):
 
     W_BLOCKS = ("z",)
     R_BLOCKS = ("z",)
+    SIGMOID_GATES = ()                # σ(b) is formed once per call, before the loop
 
     def _fill_preactivations(self, X, S):
         """z̄ᵗ = W_z xᵗ + b_z for every step; the gate blocks get their activations σ(b), made once."""

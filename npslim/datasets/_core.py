@@ -50,6 +50,15 @@ class DataNotFound(FileNotFoundError):
     """No source of a dataset is present; the message says how to get one."""
 
 
+class RegistryUnreachable(DataNotFound):
+    """A registry client could not reach its registry (network, DNS or server outage), as opposed
+    to a package, version or file that is wrong.  ``registries``: the kinds ("npm", "pypi", "deb")."""
+
+    def __init__(self, message, registries):
+        super().__init__(message)
+        self.registries = tuple(registries)
+
+
 # ---------------------------------------------------------------------------------------------- files
 def save_npz(path, compressed=False, **arrays):
     """An .npz file (as np.savez / np.savez_compressed writes it) written atomically and

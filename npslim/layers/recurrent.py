@@ -162,18 +162,18 @@ def _check_lengths(layer, lengths, T, B):
         return None
     if isinstance(lengths, (list, tuple)):
         lengths = np.asarray(lengths)
-    if not (isinstance(lengths, np.ndarray) or backend.is_cupy_array(lengths)):
+    if not (isinstance(lengths, np.ndarray) or backend.is_device_array(lengths)):
         raise TypeError(f"lengths: expected an integer array of shape ({B},), "
                         f"got {type(lengths).__module__}.{type(lengths).__name__}")
-    if backend.is_cupy_array(lengths) and layer.backend != "cupy":
-        raise TypeError("lengths: expected a numpy array (the layer's backend), got a cupy array; "
-                        "move it with npslim.backend.to_host")
+    if backend.is_device_array(lengths) and backend.backend_of(lengths) != layer.backend:
+        raise TypeError(f"lengths: expected a {layer.backend} array (the layer's backend), got a "
+                        f"{backend.backend_of(lengths)} array; move it with npslim.backend.to_host")
     if lengths.dtype.kind not in "iu":
         raise TypeError(f"lengths: expected an integer array of shape ({B},), got dtype {lengths.dtype.name}")
     if lengths.shape != (B,):
         raise ValueError(f"lengths: expected shape ({B},) (one length per sequence; X has batch size {B} "
                          f"on axis 1), got {tuple(lengths.shape)}")
-    lo, hi = int(lengths.min()), int(lengths.max())
+    lo, hi = lengths.min().item(), lengths.max().item()
     if lo < 1 or hi > T:
         raise ValueError(f"lengths: expected values in 1..{T} (T = X.shape[0]), got values in [{lo}, {hi}]")
     return backend.to_device(lengths, layer.xp).astype(np.int64)

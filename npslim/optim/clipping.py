@@ -29,7 +29,7 @@ def clip_grad_norm(grads, max_norm):
     max_norm = _number("max_norm", max_norm, low=0.0, low_open=True)
     xp = backend.xp_of(*arrays)
     total_sq = sum(xp.sum(g * g, dtype=xp.float64) for g in arrays)   # Σ_k Σ g_k²   (in float64, on the device)
-    total = float(math.sqrt(float(total_sq)))                        # ‖g‖
+    total = math.sqrt(total_sq.item())                               # ‖g‖
     coef = min(1.0, max_norm / (total + 1e-6))                       # min(1, max_norm / (‖g‖ + 1e-6))
     for g in arrays:
         g *= coef                                                    # g ← g · coef

@@ -13,7 +13,7 @@ from ..validate import flag as _flag, integer, number as _number
 
 
 def _is_array(a):
-    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
+    return isinstance(a, np.ndarray) or backend.is_device_array(a)
 
 
 def _check_params_grads(params, grads):

@@ -139,12 +139,12 @@ class Store:
 
     def record(self, result):
         """Insert one finished trial atomically; False if it was recorded already (left unchanged)."""
-        from ..files import jsonable as _jsonable
+        from ..files import jsonable
         with self._transaction():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (self.study, result["trial_id"], result["cell"], result["status"], result.get("reason"),
-                 json.dumps(_jsonable(result)), time.time()))
+                 json.dumps(jsonable(result)), time.time()))
         return cur.rowcount == 1
 
     def done(self):

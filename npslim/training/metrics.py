@@ -24,20 +24,20 @@ def minibatch_loss(kind, out, targets, lengths, xp):
         if kind == "classify-each":
             scored = targets != task_registry.IGNORE
             mask = scored if mask is None else mask & scored
-        count = out.shape[0] if mask is None else int(mask.sum())
+        count = out.shape[0] if mask is None else mask.sum().item()
         if count == 0:                                          # a TBPTT window with nothing scored
             return 0.0, xp.zeros_like(out), 0, 0
         loss, dout = losses.softmax_cross_entropy(out, targets, mask)
         hit = out.argmax(axis=-1) == targets
-        correct = int(hit.sum() if mask is None else (hit & mask).sum())
+        correct = (hit.sum() if mask is None else (hit & mask).sum()).item()
         return loss, dout, count, correct
     if kind == "multilabel-each":                               # Bernoulli NLL per frame, summed over labels
         loss, dout = losses.bernoulli_nll(out, targets, mask)
-        count = out.shape[0] * out.shape[1] if mask is None else int(mask.sum())
+        count = out.shape[0] * out.shape[1] if mask is None else mask.sum().item()
         return loss, dout, count, None
     loss, dout = losses.mean_squared_error(out, targets, mask)
     per = int(np.prod(out.shape[(1 if mask is None else mask.ndim):]))
-    count = (out.shape[0] if mask is None else int(mask.sum())) * per
+    count = (out.shape[0] if mask is None else mask.sum().item()) * per
     return loss, dout, count, None
 
 

@@ -236,7 +236,7 @@ class Trainer:
 
     def _check_parameters(self, epoch):
         for name, p in self.model.params().items():
-            if not bool(self.xp.isfinite(p).all()):
+            if not self.xp.isfinite(p).all().item():
                 raise self._diverged(f"parameter {name!r}", math.nan, epoch, None)
 
     def _diverged(self, quantity, value, epoch, step):
@@ -380,7 +380,7 @@ def _progress_bar_class():
 
 
 def _global_norm(grads, xp):
-    total = sum(float(xp.sum(g * g, dtype=xp.float64)) for g in grads.values())
+    total = sum(xp.sum(g * g, dtype=xp.float64).item() for g in grads.values())
     return math.sqrt(total) if math.isfinite(total) else total
 
 
