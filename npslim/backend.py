@@ -181,7 +181,7 @@ def to_host(a):
 def resolve_dtype(dtype):
     """np.dtype for 'float32' / 'float64' (or the numpy types); anything else is refused."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)            # np.dtype(None) would be float64
     except TypeError:
         dt = None
     if dt is None or dt.name not in DTYPES:

@@ -11,6 +11,8 @@ one complete; the temporary file is removed if writing fails.
     write_json_atomic(path, config)                              # config.json, history.json, ...
     with atomic_path(path) as tmp: download_into(tmp)            # any other writer
     arrays = load_npz(path)                                      # name -> host array, no pickles
+    with folder_lock(run_folder): train()                        # one writer per folder at a time
+    remove_temporaries(run_folder)                               # what killed writes left (under the lock)
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_npz_atomic", "write_text_atomic", "write_json_atomic", "load_npz", "jsonable"]
+__all__ = ["atomic_path", "save_npz_atomic", "write_text_atomic", "write_json_atomic", "load_npz", "jsonable",
+           "FolderInUse", "folder_lock", "remove_temporaries"]
 
 
 @contextlib.contextmanager
@@ -99,3 +102,61 @@ def load_npz(path):
     :class:`npslim.model_io.CorruptFile` naming it)."""
     from .model_io import read_npz
     return read_npz(path)
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds the lock of a folder (:func:`folder_lock`)."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold the exclusive lock of ``folder`` inside the block: its file ``.lock``, locked with
+    ``fcntl.flock`` (``msvcrt.locking`` on Windows) and holding the holder's pid.  A second process
+    asking for it gets :class:`FolderInUse` at once.  The operating system drops the lock when its
+    process ends, however it ends (kill -9 included), so a lock is never stale: the file left behind
+    is unlocked and the next run takes it."""
+    path = Path(folder) / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            _lock_fd(fd)
+        except OSError:
+            os.lseek(fd, 0, os.SEEK_SET)
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            raise FolderInUse(f"{folder} is in use by another run ({holder}); wait for it to end or choose "
+                              f"another folder") from None
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        yield path
+    finally:
+        os.close(fd)                            # closing the descriptor releases the lock
+
+
+def _lock_fd(fd):
+    try:
+        import fcntl
+    except ImportError:                         # Windows
+        import msvcrt
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+#: the names of the temporary files of :func:`atomic_path` (".checkpoint.npz.k3j2.part.npz"), and of
+#: older ".<name>.<random>.tmp" ones
+TEMPORARY_PATTERNS = (".*.part", ".*.part.*", ".*.tmp")
+
+
+def remove_temporaries(folder, depth=1):
+    """Remove the temporary files that writes killed before their rename left in ``folder`` (and in
+    its sub-folders down to ``depth`` levels); returns their paths.  Only for a folder whose writers
+    are all stopped: call it while holding :func:`folder_lock`."""
+    folder, removed = Path(folder), []
+    for level in range(depth + 1):
+        for pattern in TEMPORARY_PATTERNS:
+            for path in folder.glob("/".join(["*"] * level + [pattern])):
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+    return removed

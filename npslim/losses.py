@@ -3,8 +3,9 @@
     loss, dlogits = f(logits, targets, mask=None)
 
 ``loss`` is a Python float, ``dlogits`` an array of the logits' shape, dtype and backend.
-The mean is over VALID positions: ``mask`` (bool, or 0/1 numbers; other values act as
-weights) marks them, and ``mask=None`` means all.  Every loss is written in a numerically
+The mean is over VALID positions: ``mask`` (bool, or 0/1 numbers; other non-negative values act
+as weights; a negative one is refused) marks them, and ``mask=None`` means all.  The targets of the
+two sigmoid losses are probabilities: a value outside [0, 1] is refused.  Every loss is written in a numerically
 stable form (log-sum-exp; log(1 + e^x) = max(x, 0) + log1p(e^{−|x|})), so no logit
 overflows, and its gradient is derived by hand next to it.
 
@@ -62,7 +63,7 @@ def sigmoid_binary_cross_entropy(logits, targets, mask=None):
         δx = (w/N) (σ(x) − y)
     """
     xp, dtype = _check_logits("logits", logits, min_ndim=0)
-    y = _check_float_targets(xp, targets, tuple(logits.shape), dtype)
+    y = _check_probability_targets(_check_float_targets(xp, targets, tuple(logits.shape), dtype))
     w, count = _weights(xp, mask, tuple(logits.shape), dtype, exact=False)
     ell, dsig = _bce(xp, logits, y)
     return _mean(ell, w, count), _scale(dsig, w, count)                        # δx = (w/N)(σ(x) − y)
@@ -78,7 +79,7 @@ def bernoulli_nll(logits, targets, mask=None):
         δx = (w/N) (σ(x) − y)
     """
     xp, dtype = _check_logits("logits", logits, min_ndim=1)
-    y = _check_float_targets(xp, targets, tuple(logits.shape), dtype)
+    y = _check_probability_targets(_check_float_targets(xp, targets, tuple(logits.shape), dtype))
     w, count = _weights(xp, mask, tuple(logits.shape[:-1]), dtype, exact=True)
     ell, dsig = _bce(xp, logits, y)
     nll = ell.sum(axis=-1)                                                     # Σ_k ℓ
@@ -180,6 +181,15 @@ def _check_float_targets(xp, targets, shape, dtype):
     return targets.astype(dtype, copy=False)
 
 
+def _check_probability_targets(y):
+    """Targets of a sigmoid loss: probabilities, every value in [0, 1] (two scalars read)."""
+    lo, hi = (y.min().item(), y.max().item()) if y.size else (0.0, 0.0)
+    if not (0.0 <= lo and hi <= 1.0):                       # NaN fails both comparisons
+        raise ValueError(f"targets: expected probabilities in [0, 1] (0/1 labels for a Bernoulli loss), "
+                         f"got values in [{lo:g}, {hi:g}]")
+    return y
+
+
 def _weights(xp, mask, shape, dtype, exact):
     """(w, N): w the mask as ``dtype`` (None without a mask) and N the number of valid elements.
     ``exact``: the mask has exactly ``shape``; otherwise any leading prefix of it (the trailing
@@ -194,6 +204,9 @@ def _weights(xp, mask, shape, dtype, exact):
         want = f"{shape}" if exact else f"{shape} or a leading part of it"
         raise ValueError(f"mask: expected shape {want}, got {tuple(mask.shape)}")
     w = mask.astype(dtype)
+    lowest = w.min().item() if w.size else 0.0
+    if not lowest >= 0:                                     # NaN fails it too
+        raise ValueError(f"mask: expected weights >= 0 (bool, 0/1 or non-negative numbers), got a minimum of {lowest:g}")
     per = int(np.prod(shape[mask.ndim:], dtype=np.int64))
     count = w.sum(dtype=np.float64).item() * per
     if count <= 0:

@@ -246,7 +246,8 @@ def _describe_layer(layer):
         return f"GaussianNoise std={layer.std:g}"
     if isinstance(layer, (Recurrent, Bidirectional)):
         cell = layer.cell if isinstance(layer, Recurrent) else layer.fw.cell
-        opts = "".join(f" {k}={v}" for k, v in cell.options().items())
+        defaults = cell.option_defaults()
+        opts = "".join(f" {k}={v}" for k, v in cell.options().items() if v != defaults[k])    # those not default
         kind = "Recurrent" if isinstance(layer, Recurrent) else "Bidirectional"
         return f"{kind} {cell.name} m={cell.input_size} n={cell.hidden_size}{opts}"
     return type(layer).__name__

@@ -17,6 +17,7 @@ import contextlib
 import numpy as np
 
 from . import backend
+from .validate import integer
 
 
 class Module:
@@ -27,7 +28,7 @@ class Module:
 
     def __init__(self, *, seed=0, dtype="float32"):
         self.dtype = backend.resolve_dtype(dtype)
-        self.seed = seed
+        self.seed = integer("seed", seed, 0)
         self.backend = backend.get_backend()
         self.xp = backend.get_xp(self.backend)
         self.training = True

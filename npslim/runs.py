@@ -24,11 +24,11 @@ from pathlib import Path
 
 from . import cells as cell_registry
 from . import tasks
-from .files import write_json_atomic, write_text_atomic
+from .files import FolderInUse, folder_lock, remove_temporaries, write_json_atomic, write_text_atomic
 from .runs_io import selected_on
 
 __all__ = ["TRAIN_DEFAULTS", "PER_TASK", "task_defaults", "resolve_defaults", "parse_options", "task_options",
-           "blas_threads", "threads_of", "train", "compare"]
+           "cell_options_for", "blas_threads", "threads_of", "train", "compare"]
 
 #: the defaults of ``npslim train`` and ``npslim compare``; the per-task ones (hidden size, epochs,
 #: batch size, learning rate, TBPTT window) come from :func:`npslim.tasks.training_defaults`
@@ -55,15 +55,18 @@ def resolve_defaults(args):
     return args
 
 
-def parse_options(pairs):
-    """['proj_size=4', 'tau=0.5'] -> {'proj_size': 4, 'tau': 0.5} (a dict passes through)"""
+def parse_options(pairs, flag="--option"):
+    """['proj_size=4', 'tau=0.5'] -> {'proj_size': 4, 'tau': 0.5} (a dict passes through).  Numbers
+    become numbers and "true"/"false" booleans; each user of the options checks them (the cells:
+    :func:`npslim.cells.check_options`, which also reads "no"/"yes", "0"/"1")."""
     if isinstance(pairs, dict):
         return dict(pairs)
     options = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise SystemExit(f"--option: expected KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
+        key, _, value = pair.partition("=")
+        if not _ or not key.strip():
+            raise ValueError(f"{flag}: expected KEY=VALUE with a non-empty KEY, got {pair!r}")
+        key = key.strip()
         for cast in (int, float):
             try:
                 value = cast(value)
@@ -76,9 +79,22 @@ def parse_options(pairs):
     return options
 
 
+def cell_options_for(cells, options):
+    """The options of each of ``cells`` (name -> dict), each option applied to the cells that take it
+    and checked there (:func:`npslim.cells.check_options`); an option that none of them takes is an
+    error naming the options they do take."""
+    taken = {cell: cell_registry.get(cell).option_defaults() for cell in cells}
+    for key in options:
+        if not any(key in t for t in taken.values()):
+            offered = "; ".join(f"{cell}: {cell_registry.registry.describe_options(cell)}" for cell in cells)
+            raise ValueError(f"-o/--option: no cell here takes {key!r} ({offered})")
+    return {cell: cell_registry.check_options(cell, {k: v for k, v in options.items() if k in taken[cell]})
+            for cell in cells}
+
+
 def task_options(args):
     """--task-option pairs, with --limit / --limit-test as the task's n_train / n_test."""
-    options = parse_options(args.task_option)
+    options = parse_options(args.task_option, "--task-option")
     accepted = tasks.options(args.task)
     for flag, dest, key in (("--limit", "limit", "n_train"), ("--limit-test", "limit_test", "n_test")):
         value = getattr(args, dest, None)
@@ -110,40 +126,55 @@ def _describe(task, args):
 
 
 def _run_folder(out, task, cells):
-    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); created.  A folder that already
-    holds a run is refused: a new run never overwrites what an earlier one saved."""
+    """--out, or ./runs/<timestamp>-<task>-<cells>/ (made unique); not created here (:func:`_claimed`)."""
     if out:
-        folder = Path(out)
-        held = [name for name in ("config.json", "checkpoint.npz", "best.npz", "results.json")
-                if (folder / name).exists()]
-        if held:
-            raise SystemExit(f"--out: {folder} already holds a run ({', '.join(held)}); choose another folder, "
-                             f"or continue that run with: npslim train --resume {folder}")
-    else:
-        base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{'-'.join(cells)}"
-        folder, k = base, 1
-        while folder.exists():
-            k += 1
-            folder = base.with_name(f"{base.name}-{k}")
-    folder.mkdir(parents=True, exist_ok=True)
+        return Path(out)
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{'-'.join(cells)}"
+    folder, k = base, 1
+    while folder.exists():
+        k += 1
+        folder = base.with_name(f"{base.name}-{k}")
     return folder
 
 
-def _cell_options(name, options):
-    """The options of ``options`` that cell ``name`` accepts."""
-    import inspect
-    accepted = inspect.signature(cell_registry.get(name).__init__).parameters
-    return {k: v for k, v in options.items() if k in accepted}
+#: the files whose presence means a folder holds trained state (in it, or in a compare run's cell folders)
+_SAVED = ("checkpoint.npz", "best.npz", "results.json")
 
 
-def _build(args, task, cell, folder, desc=None):
-    """The model and the trainer of one cell, from the parsed options."""
+@contextlib.contextmanager
+def _claimed(folder, new):
+    """Create ``folder`` and hold its lock inside the block (one run per folder at a time; a second
+    is refused at once), after removing the temporary files of writes that a kill interrupted.  For a
+    ``new`` run, a folder that holds trained state is refused (nothing saved is ever replaced); one
+    with no checkpoint (a run stopped in its first epoch) is reused, and says so."""
+    if new:
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(folder):
+            held = sorted({p.name for name in _SAVED for p in (*folder.glob(name), *folder.glob(f"*/{name}"))})
+            if new and held:
+                raise SystemExit(f"--out: {folder} already holds a run ({', '.join(held)}); choose another folder, "
+                                 f"or continue that run with: npslim train --resume {folder}")
+            for path in remove_temporaries(folder):
+                print(f"removed {path} (a temporary file of a write that was interrupted)", flush=True)
+            if new and (folder / "config.json").exists():
+                print(f"reusing {folder}: it holds no checkpoint (an earlier run stopped before its first "
+                      f"epoch ended)", flush=True)
+            yield folder
+    except FolderInUse as exc:
+        raise SystemExit(f"--{'out' if new else 'resume'}: {exc}") from None
+
+
+def _build(args, task, cell, folder, options, desc=None):
+    """The model and the trainer of one cell, from the parsed options (``options``: the cell's, checked);
+    creates nothing on disk, so every argument is checked before a run folder exists."""
     from .train import Trainer, build_model
     model = build_model(task, cell, args.hidden_size, seed=args.seed, dtype=args.dtype,
-                        input_noise=args.input_noise, **_cell_options(cell, parse_options(args.option)))
+                        input_noise=args.input_noise, **options)
     trainer = Trainer(model, task, optimizer=args.optimizer, lr=args.lr,
-                      optimizer_options=parse_options(args.optimizer_option), clip=args.clip,
-                      schedule=args.schedule, schedule_options=parse_options(args.schedule_option),
+                      optimizer_options=parse_options(args.optimizer_option, "--optimizer-option"), clip=args.clip,
+                      schedule=args.schedule,
+                      schedule_options=parse_options(args.schedule_option, "--schedule-option"),
                       batch_size=args.batch_size, patience=args.patience, monitor=args.monitor,
                       val_fraction=args.val_fraction, tbptt=args.tbptt, seed=args.seed, out=folder,
                       progress=not args.no_progress, desc=desc or cell)
@@ -240,13 +271,15 @@ def train(args):
     if args.cell not in cell_registry.names():
         raise SystemExit(f"--cell: expected one of {cell_registry.names()}, got {args.cell!r}")
     resolve_defaults(args)
+    options = cell_options_for([args.cell], parse_options(args.option, "-o/--option"))[args.cell]
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, [args.cell])
-    print(f"run folder: {folder}", flush=True)
-    print(_describe(task, args), flush=True)
-    model, trainer = _build(args, task, args.cell, folder)
-    write_json_atomic(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
-    return _finish_train(args, folder, trainer)
+    model, trainer = _build(args, task, args.cell, folder, options)
+    with _claimed(folder, new=True):
+        print(f"run folder: {folder}", flush=True)
+        print(_describe(task, args), flush=True)
+        write_json_atomic(folder / "config.json", _config(args, "train", [args.cell], task, {args.cell: trainer}))
+        return _finish_train(args, folder, trainer)
 
 
 def _finish_train(args, folder, trainer):
@@ -284,8 +317,6 @@ def _saved_args(args, command):
     if config["command"] != command:
         raise SystemExit(f"--resume: {folder} holds a {config['command']!r} run; resume it with "
                          f"npslim {config['command']} --resume {folder}")
-    if command == "train" and not (folder / "checkpoint.npz").exists():
-        raise SystemExit(f"--resume: expected a train run folder with config.json and checkpoint.npz, got {folder}")
     t = config["trainer"]
     saved = argparse.Namespace(
         task=config["task"], hidden_size=config["hidden_size"], dtype=config["dtype"],
@@ -311,31 +342,43 @@ def _resume(args):
     """Continue the run in --resume DIR from its checkpoint.npz, with its own config.json."""
     folder, config, saved, task = _saved_args(args, "train")
     cell = config["cells"][0]
-    model, trainer = _build(saved, task, cell, folder)
-    _load_checkpoint(trainer, folder / "checkpoint.npz")
-    print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
-    return _finish_train(saved, folder, trainer)
+    model, trainer = _build(saved, task, cell, folder, cell_options_for([cell], saved.option)[cell])
+    with _claimed(folder, new=False):
+        if not (folder / "checkpoint.npz").exists():        # stopped in its first epoch: start it again
+            print(f"run folder: {folder} (no checkpoint yet: training from epoch 0 with its config.json)", flush=True)
+            return _finish_train(saved, folder, trainer)
+        _load_checkpoint(trainer, folder / "checkpoint.npz")
+        if trainer.stopped_early or trainer.epoch >= saved.epochs:
+            why = (f"stopped early at epoch {trainer.epoch} (patience {trainer.patience}); nothing to resume"
+                   if trainer.stopped_early else
+                   f"already at epoch {trainer.epoch}; pass --epochs N (N > {trainer.epoch}) to train further")
+            raise SystemExit(f"--resume: {folder} is {why}")
+        print(f"run folder: {folder} (resumed after epoch {trainer.epoch})", flush=True)
+        return _finish_train(saved, folder, trainer)
 
 
 def compare(args):
     if args.resume:
-        return _compare_cells(*_resume_compare(args))
-    asked = [c.strip() for c in args.cells.split(",") if c.strip()]
-    cells = [c for c in asked if c in cell_registry.names()]
-    skipped = [c for c in asked if c not in cells]
-    if skipped:
-        print(f"skipped (not registered): {', '.join(skipped)}; registered cells: {', '.join(cell_registry.names())}",
-              flush=True)
-    if not cells:
-        raise SystemExit("--cells: none of the given cells is registered")
+        saved, folder, task, cells, trainers = _resume_compare(args)
+        with _claimed(folder, new=False):
+            return _compare_cells(saved, folder, task, cells, trainers)
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in cell_registry.names()]
+    if unknown or not cells:
+        raise SystemExit(f"--cells: expected registered cells ({', '.join(cell_registry.names())}), got "
+                         f"{', '.join(map(repr, unknown)) if unknown else repr(args.cells)}")
     resolve_defaults(args)
+    options = cell_options_for(cells, parse_options(args.option, "-o/--option"))
     task = _make_task(args.task, args.seed, task_options(args))
     folder = _run_folder(args.out, args.task, cells)
+    trainers = {cell: _build(args, task, cell, folder / cell, options[cell])[1] for cell in cells}
+    with _claimed(folder, new=True):
+        return _compare(args, task, cells, folder, trainers)
+
+
+def _compare(args, task, cells, folder, trainers):
     print(f"run folder: {folder}", flush=True)
     print(_describe(task, args), flush=True)
-    trainers = {}
-    for cell in cells:
-        _, trainers[cell] = _build(args, task, cell, folder / cell)
     write_json_atomic(folder / "config.json", _config(args, "compare", cells, task, trainers))
     return _compare_cells(args, folder, task, cells, trainers)
 
@@ -345,8 +388,9 @@ def _resume_compare(args):
     checkpoint.npz (a cell without one starts from scratch; a finished one trains no more)."""
     folder, config, saved, task = _saved_args(args, "compare")
     cells, trainers = config["cells"], {}
+    options = cell_options_for(cells, saved.option)
     for cell in cells:
-        _, trainers[cell] = _build(saved, task, cell, folder / cell)
+        _, trainers[cell] = _build(saved, task, cell, folder / cell, options[cell])
         checkpoint = folder / cell / "checkpoint.npz"
         if checkpoint.exists():
             _load_checkpoint(trainers[cell], checkpoint)

@@ -112,15 +112,12 @@ def load_run(folder, cell=None, which="best"):
 def _rebuild(config, cell, d):
     """The model of a checkpoint written before checkpoints held their model config: rebuilt from
     config.json as the CLI built it (this needs the task's data)."""
-    import inspect
-
-    from . import cells as cell_registry
     from . import tasks
+    from .runs import cell_options_for
     from .train import build_model
     t = config["trainer"]
     task = tasks.make(config["task"], seed=t["seed"], **config["task_options"])
-    accepted = inspect.signature(cell_registry.get(cell).__init__).parameters
-    options = {k: v for k, v in config["cell_options"].items() if k in accepted}
+    options = cell_options_for(config["cells"], config["cell_options"])[cell]
     model = build_model(task, cell, config["hidden_size"], seed=t["seed"], dtype=config["dtype"],
                         input_noise=config.get("input_noise", 0.0), **options)
     params = {k[len("model/"):]: v for k, v in d.items() if k.startswith("model/")}

@@ -4,6 +4,7 @@ what was given (``"batch_size: expected a positive integer, got 0"``).
     n = integer("hidden_size", hidden_size, 1)                 # an int (not a bool) >= 1, as int
     lr = number("lr", lr, low=0.0, low_open=True)               # a finite real (not a bool) > 0, as float
     nesterov = flag("nesterov", nesterov)                       # True or False
+    peepholes = boolean("peepholes", "no")                      # also "true"/"false", "yes"/"no", 1/0
     mode = choice("mode", mode, ("min", "max"))
 
 A bool is refused where a number is expected (``True`` is an ``int`` to Python, never a size or a
@@ -16,7 +17,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["integer", "number", "flag", "choice", "NotANumber"]
+__all__ = ["integer", "number", "flag", "boolean", "choice", "NotANumber"]
 
 
 class NotANumber(TypeError, ValueError):
@@ -65,6 +66,22 @@ def flag(arg, value):
     if not _is_bool(value):
         raise TypeError(f"{arg}: expected True or False, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def boolean(arg, value):
+    """``value`` as a Python bool, from True/False, 1/0, or the strings of a command line or a
+    config file: "true"/"yes"/"on"/"1" and "false"/"no"/"off"/"0" (any case).  Anything else,
+    "maybe" or 2, is a ValueError (``bool("false")`` would be True)."""
+    if _is_bool(value):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{arg}: expected True or False (or one of {_TRUE + _FALSE}), got {value!r}")
 
 
 def choice(arg, value, choices):

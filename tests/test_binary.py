@@ -220,7 +220,7 @@ def test_sharpened_equals_lstm_with_scaled_gate_weights(peepholes):
 @pytest.mark.parametrize("name,default", [("g2lstm", 0.9), ("sharpened", 0.2)])
 def test_options_and_defaults(name, default):
     cell = make(name)
-    assert cell.tau == default and not cell.peepholes and cell.options() == {}
+    assert cell.tau == default and not cell.peepholes and cell.options() == {"tau": default, "peepholes": False}
     assert cell.num_params() == 4 * (4 * 6 + 36 + 6)
     other = make(name, tau=0.5, peepholes=True)
     assert other.options() == {"tau": 0.5, "peepholes": True}

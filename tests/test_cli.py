@@ -80,8 +80,9 @@ def test_train_default_folder_and_divergence(tmp_path):
 def test_compare_prints_the_table_and_writes_one_figure(tmp_path):
     out = tmp_path / "cmp"
     proc = npslim("compare", "--task", "digits-rows", "--cells", "lstm,no_such_cell,lstm_c6", *TINY, "--out", out)
+    assert proc.returncode == 1 and "'no_such_cell'" in proc.stderr and not out.exists()
+    proc = npslim("compare", "--task", "digits-rows", "--cells", "lstm,lstm_c6", *TINY, "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert "skipped (not registered): no_such_cell" in proc.stdout
     lines = proc.stdout.splitlines()
     header = next(k for k, line in enumerate(lines) if line.startswith("cell "))
     assert "parameters" in lines[header] and "s/epoch" in lines[header] and "test accuracy at best epoch" in lines[header]

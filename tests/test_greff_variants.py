@@ -103,7 +103,7 @@ def test_removed_gate_has_no_parameters(name):
 def test_np_has_no_peephole_option():
     cell = make("np")
     assert cell.options() == {} and not any(k.startswith("p_") for k in cell.params)
-    with pytest.raises(TypeError, match="peepholes"):
+    with pytest.raises(ValueError, match="takes no option 'peepholes'"):
         make("np", peepholes=True)
     with pytest.raises(TypeError, match="peepholes"):
         npslim.cells.get("np").param_count(M, N, peepholes=True)

@@ -192,7 +192,7 @@ def test_gru_gates_match_reference():
 
 # ---------------------------------------------------------------- options
 def test_rnn_options():
-    assert make_cell("rnn").options() == {}
+    assert make_cell("rnn").options() == {"activation": "tanh"}
     cell = make_cell("rnn", activation="relu")
     assert cell.options() == {"activation": "relu"}
     assert "activation='relu'" in repr(cell)

@@ -94,13 +94,13 @@ def test_param_names_and_shapes():
 
 def test_defaults_and_options():
     cell = npslim.cells.make("lstmp", 4, 6)
-    assert cell.proj_size == 6 and cell.options() == {}
+    assert cell.proj_size == 6 and cell.options() == {"proj_size": 6}
     f = npslim.cells.make("flstm", 4, 6, proj_size=4)
-    assert f.rank == 2 and f.options() == {"proj_size": 4}
+    assert f.rank == 2 and f.options() == {"proj_size": 4, "rank": 2}
     assert npslim.cells.make("flstm", 4, 6, proj_size=4, rank=3).options() == {"proj_size": 4, "rank": 3}
     g = npslim.cells.make("glstm", 4, 6)
-    assert g.groups == 2 and g.options() == {}
-    assert npslim.cells.make("glstm", 6, 6, groups=3).options() == {"groups": 3}
+    assert g.groups == 2 and g.options() == {"proj_size": 6, "groups": 2}
+    assert npslim.cells.make("glstm", 6, 6, groups=3).options() == {"proj_size": 6, "groups": 3}
     rebuilt = eval(repr(make("glstm3")), {"npslim": npslim})
     assert rebuilt.options() == {"proj_size": 3, "groups": 3}
 

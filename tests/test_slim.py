@@ -182,7 +182,7 @@ def test_activation_refused(bad):
 
 def test_defaults_and_options_round_trip():
     cell = make("lstm6")
-    assert cell.forget == 0.59 and cell.activation == "sigmoid" and cell.options() == {}
+    assert cell.forget == 0.59 and cell.activation == "sigmoid" and cell.options() == {"forget": 0.59, "activation": "sigmoid"}
     cell = make("lstm_c6", forget=np.float32(-0.25), activation="relu")
     assert cell.options() == {"forget": -0.25, "activation": "relu"}
     again = npslim.cells.make("lstm_c6", M, N, **cell.options())

@@ -96,7 +96,7 @@ def assert_same(module, cell, kind):
 def test_from_torch_matches_torch(kind, options):
     module = torch_module(kind, options)
     cell = from_torch(module, dtype="float64")
-    assert cell.name == kind and cell.options() == {k: v for k, v in options.items() if v != "tanh"}
+    assert cell.name == kind and cell.options() == {**npslim.cells.get(kind).option_defaults(), **options}
     assert cell.dtype == np.float64
     assert_same(module, cell, kind)
 

@@ -9,9 +9,12 @@ check (tests/test_gradcheck.py and ``npslim gradcheck``) covers it from then on.
 from __future__ import annotations
 
 from .base import Cell
-from .registry import get, make, names, register
+from .registry import check_options, get, make, names, register
 
 # importing the modules registers their cells
 from . import lstm, gru, rnn, mgu, slim, projection, binary  # noqa: E402,F401
+from .registry import document_options  # noqa: E402
 
-__all__ = ["Cell", "register", "names", "get", "make"]
+document_options()
+
+__all__ = ["Cell", "register", "names", "get", "make", "check_options"]

@@ -26,9 +26,21 @@ the W in the equations: ``W_z`` is (m, n) where Greff's is n × m.  Shapes given
 from a forward cache (``Recurrent`` layers with ``lengths`` and stateful layers use it).
 
 Every backward loop flushes subnormal carried deltas to zero: see :mod:`npslim.cells.subnormal`.
+
+A cache knows the cell that made it: every forward records the cell object in ``cache["made_by"]``
+and every backward first checks it (:meth:`Cell._check_cache`), so the cache of another cell (another
+kind, other weights, another size or dtype) or ``None`` is a one-line error, never wrong gradients.
+The base class adds both to each subclass's ``forward`` and ``backward`` (``__init_subclass__``), so
+the cell modules hold only their equations.
+
+Options: a cell's options are the keyword arguments of its ``__init__`` beyond ``seed`` and ``dtype``
+(``option_defaults()``, read from the signature: one source); ``cell.options()`` returns every one
+of them with the cell's value, so ``make(cell.name, m, n, **cell.options())`` rebuilds it.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import numpy as np
@@ -71,6 +83,28 @@ class Cell(Module):
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         super().__init__(seed=seed, dtype=dtype)
+        self._cache_owner = _CacheOwner(self)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every forward a subclass defines records the cell in its cache; every backward checks it."""
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _records_owner(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
+            cls.backward = _checks_owner(cls.__dict__["backward"])
+
+    def _check_cache(self, cache):
+        """Refuse (one line) anything but a cache made by this cell object's forward."""
+        owner = cache.get("made_by") if isinstance(cache, dict) else None
+        if owner is self._cache_owner:
+            return
+        if isinstance(owner, _CacheOwner):
+            got = f"one made by another cell ({owner}" + (", another object)" if owner.what == str(self._cache_owner)
+                                                          else ")")
+        else:
+            got = type(cache).__name__ + ("" if cache is None else " not made by a cell's forward")
+        error = ValueError if isinstance(owner, _CacheOwner) else TypeError
+        raise error(f"cache: expected the cache returned by this cell's own forward ({self._cache_owner}), got {got}")
 
     # ------------------------------------------------------------------ parameters
     def _uniform(self, shape, bound=None):
@@ -131,9 +165,17 @@ class Cell(Module):
         return (f"npslim.cells.make({self.name!r}, input_size={self.input_size}, "
                 f"hidden_size={self.hidden_size}{opts}, dtype={self.dtype.name!r})")
 
+    @classmethod
+    def option_defaults(cls):
+        """The options of this kind of cell with their defaults: the keyword-only arguments of its
+        ``__init__`` other than ``seed`` and ``dtype`` (``{"peepholes": True}`` for the LSTM)."""
+        return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and k not in ("seed", "dtype")}
+
     def options(self):
-        """The cell's options beyond the sizes (as given to ``make``)."""
-        return {}
+        """Every option of this cell (each in ``option_defaults()``) with its value, defaults resolved
+        (``proj_size=None`` is reported as the size it stands for)."""
+        return {k: getattr(self, k) for k in self.option_defaults()}
 
     def gate_activations(self, cache):
         """The gate activations of every step, read from a forward cache (no recomputation):
@@ -212,3 +254,32 @@ def _positive_int(arg, v):
     return integer(arg, v, 1)
 
 
+
+
+class _CacheOwner:
+    """The identity of one cell object, recorded in each cache it makes (compared with ``is``; a deep
+    copy of the cell is another cell and gets another one)."""
+    __slots__ = ("what",)
+
+    def __init__(self, cell):
+        self.what = f"{cell.name!r}, input_size={cell.input_size}, hidden_size={cell.hidden_size}, {cell.dtype.name}"
+
+    def __str__(self):
+        return self.what
+
+
+def _records_owner(forward):
+    @functools.wraps(forward)
+    def forward_recording_owner(self, *args, **kwargs):
+        Y, state, cache = forward(self, *args, **kwargs)
+        cache["made_by"] = self._cache_owner
+        return Y, state, cache
+    return forward_recording_owner
+
+
+def _checks_owner(backward):
+    @functools.wraps(backward)
+    def backward_checking_owner(self, dY, cache, *args, **kwargs):
+        self._check_cache(cache)
+        return backward(self, dY, cache, *args, **kwargs)
+    return backward_checking_owner

@@ -71,12 +71,6 @@ class Sharpened(LSTM):
         assert k == [k[0], k[0] + 1], "the tempered gates i, f must be side by side"
         self._tk = slice(k[0], k[-1] + 1)                  # their slots in the step array
 
-    def options(self):
-        opts = {} if self.tau == self.DEFAULT_TAU else {"tau": self.tau}
-        if self.peepholes:
-            opts["peepholes"] = True
-        return opts
-
     @classmethod
     def param_count(cls, input_size, hidden_size, peepholes=False, **options):
         return super().param_count(input_size, hidden_size, peepholes=peepholes)

@@ -203,9 +203,6 @@ class NP(LSTM):
     def __init__(self, input_size, hidden_size, *, seed=0, dtype="float32"):
         super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
 
-    def options(self):
-        return {}
-
     @classmethod
     def param_count(cls, input_size, hidden_size):
         return super().param_count(input_size, hidden_size, peepholes=False)

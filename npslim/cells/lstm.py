@@ -150,9 +150,6 @@ class LSTM(Cell):
         self.b = self._add_gates("b")                                      # [b_z b_i b_f b_o]  (G·n,)
         self.peep = {gate: self._add_param(f"p_{gate}", self._uniform((n,))) for gate in self.PEEPHOLE_GATES}
 
-    def options(self):
-        return {} if self.peepholes else {"peepholes": False}
-
     @classmethod
     def param_count(cls, input_size, hidden_size, peepholes=True, **options):
         m, n, G = input_size, hidden_size, len(cls.GATE_ORDER)

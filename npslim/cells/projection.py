@@ -145,9 +145,6 @@ class LSTMP(LSTM):
     def state_sizes(self):
         return (self.proj_size, self.hidden_size)
 
-    def options(self):
-        return {} if self.proj_size == self.hidden_size else {"proj_size": self.proj_size}
-
     @classmethod
     def param_count(cls, input_size, hidden_size, proj_size=None, **options):
         m, n = input_size, hidden_size
@@ -248,12 +245,6 @@ class FLSTM(LSTMP):
         self.W1_y = self._add_param("W1_y", self._uniform((p, r)))
         self.W2 = self._add_gates("W2", r, bound=1.0 / math.sqrt(r))        # (r, 4n), fan-in r
         self.b = self._add_gates("b")                                      # (4n,)
-
-    def options(self):
-        opts = super().options()
-        if self.rank != _rank(self.proj_size, None):
-            opts["rank"] = self.rank
-        return opts
 
     @classmethod
     def _affine_count(cls, m, n, p, rank=None):
@@ -376,12 +367,6 @@ class GLSTM(LSTMP):
         self.W = self._add_gates("W", k, m // k, width=n // k)             # (k, m/k, 4n/k)
         self.R = self._add_gates("R", k, p // k, width=n // k)             # (k, p/k, 4n/k)
         self.b = self._add_gates("b")                                      # (4n,)
-
-    def options(self):
-        opts = super().options()
-        if self.groups != self.DEFAULT_GROUPS:
-            opts["groups"] = self.groups
-        return opts
 
     @classmethod
     def _affine_count(cls, m, n, p, groups=DEFAULT_GROUPS):

@@ -57,7 +57,7 @@ class RNN(Cell):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
-        self.phi = activations.get(activation)
+        self.activation, self.phi = activation, activations.get(activation)
         self._build()
 
     # ------------------------------------------------------------------ parameters
@@ -66,9 +66,6 @@ class RNN(Cell):
         self.W = self._add_param("W", self._uniform((m, n)))
         self.R = self._add_param("R", self._uniform((n, n)))
         self.b = self._add_param("b", self._uniform((n,)))
-
-    def options(self):
-        return {} if self.phi.name == "tanh" else {"activation": self.phi.name}
 
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):

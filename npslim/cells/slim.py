@@ -81,9 +81,6 @@ class SlimLSTM(LSTM):
         n = self.hidden_size
         self.R = self._add_stacked("R", self._uniform((n, self._nR * n)), self.R_BLOCKS)
 
-    def options(self):
-        return {}
-
     @classmethod
     def param_count(cls, input_size, hidden_size, **options):
         m, n = input_size, hidden_size
@@ -324,14 +321,6 @@ class LSTM6(SlimLSTM):
         self.g = self.h = _check_activation(activation)                    # φ in both places
         self.activation = self.g.name
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype)
-
-    def options(self):
-        opts = {}
-        if self.forget != DEFAULT_FORGET:
-            opts["forget"] = self.forget
-        if self.activation != DEFAULT_ACTIVATION:
-            opts["activation"] = self.activation
-        return opts
 
     # the gates: constants, with nothing to train and no deltas
     def input_gate(self, s, c_prev, loop):

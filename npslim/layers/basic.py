@@ -32,7 +32,7 @@ class Embedding(Layer):
         self.vocab = integer("vocab", vocab, 1)
         self.dim = integer("dim", dim, 1)
         self.output_size = self.dim
-        self.E = self._add_param("E", self._uniform((self.vocab, self.dim), float(init_scale)))
+        self.E = self._add_param("E", self._uniform((self.vocab, self.dim), number("init_scale", init_scale, low=0.0)))
 
     def forward(self, ids):
         """ids (...) integers in [0, vocab) -> out (..., dim), cache."""

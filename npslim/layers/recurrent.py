@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backend, cells
 from ..cells.base import Cell
+from ..validate import boolean
 from .layer import Layer
 
 __all__ = ["Recurrent", "Bidirectional", "sequence_mask"]
@@ -14,15 +15,16 @@ __all__ = ["Recurrent", "Bidirectional", "sequence_mask"]
 class Recurrent(Layer):
     r"""Any registered cell over a padded, variable-length, time-major batch.
 
-    Forward (Y the cell's outputs over the whole padded batch, M[t, b] = [t < lengths[b]])::
+    Forward (Y the cell's outputs over the whole padded batch, M[t, b] = [t < lengths[b]]; "where"
+    SELECTS, so NaN or Inf in the padding never reaches a result, as it would through a product 0·NaN)::
 
-        Y, state, cache = cell.forward(X, state0)
-        return_sequences=True:   out = Y ⊙ M                     (T, B, n)   zeros at padded steps
+        Y, state, cache = cell.forward(where(M, X, 0), state0)   padded inputs read as zeros
+        return_sequences=True:   out = where(M, Y, 0)            (T, B, n)   zeros at padded steps
         return_sequences=False:  out[b] = Y[lengths[b] − 1, b]   (B, n)      the last valid output
 
     Backward::
 
-        return_sequences=True:   ΔY = dout ⊙ M
+        return_sequences=True:   ΔY = where(M, dout, 0)
         return_sequences=False:  ΔY = 0 except ΔY[lengths[b] − 1, b] = dout[b]
         δX, _ = cell.backward(ΔY, cache)                         (no gradient at the final state)
 
@@ -50,8 +52,8 @@ class Recurrent(Layer):
         self.input_size = self.cell.input_size
         self.hidden_size = self.cell.hidden_size
         self.output_size = self.cell.output_size
-        self.return_sequences = bool(return_sequences)
-        self.stateful = bool(stateful)
+        self.return_sequences = boolean("return_sequences", return_sequences)
+        self.stateful = boolean("stateful", stateful)
         self._carried = None
         for name in self.cell.params:
             self.params[f"cell.{name}"] = self.cell.params[name]
@@ -72,8 +74,11 @@ class Recurrent(Layer):
         if state0 is None and self.stateful and self._carried is not None \
                 and self._carried[0].shape[0] == B:
             state0 = self._carried
+        M = None if lengths is None else sequence_mask(lengths, T)[:, :, None]     # (T, B, 1) bool
+        if M is not None:
+            X = xp.where(M, X, 0).astype(self.dtype, copy=False)              # padded inputs -> 0, NaN too
         Y, state, cell_cache = self.cell.forward(X, state0)
-        cache = {"cell": cell_cache, "T": T, "B": B, "lengths": lengths, "state": state, "M": None}
+        cache = {"cell": cell_cache, "T": T, "B": B, "lengths": lengths, "state": state, "M": M}
         if lengths is None:
             out = Y if self.return_sequences else Y[T - 1]
         else:
@@ -83,9 +88,7 @@ class Recurrent(Layer):
             except NotImplementedError:
                 cache["state"] = None                  # the cell cannot report the state at step lengths − 1
             if self.return_sequences:
-                M = sequence_mask(lengths, T).astype(self.dtype)[:, :, None]
-                cache["M"] = M
-                out = Y * M                                                    # out = Y ⊙ M
+                out = xp.where(M, Y, 0).astype(self.dtype, copy=False)        # out = Y where M, else 0
             else:
                 out = Y[last, xp.arange(B)]                                    # out[b] = Y[lengths[b] − 1, b]
         if self.stateful:
@@ -110,7 +113,8 @@ class Recurrent(Layer):
         T, B, n = cache["T"], cache["B"], self.output_size
         if self.return_sequences:
             self._check_array("dout", dout, (T, B, n), "T, B, output size: same as the forward output")
-            dY = dout if cache["M"] is None else dout * cache["M"]             # ΔY = dout ⊙ M
+            dY = dout if cache["M"] is None else \
+                xp.where(cache["M"], dout, 0).astype(self.dtype, copy=False)   # ΔY = dout where M, else 0
         else:
             self._check_array("dout", dout, (B, n), "B, output size: same as the forward output")
             last = (T - 1) if cache["lengths"] is None else cache["lengths"] - 1
@@ -222,7 +226,7 @@ class Bidirectional(Layer):
         self.backend, self.xp = self.fw.backend, self.fw.xp
         self.input_size = self.fw.input_size
         self.output_size = 2 * self.fw.output_size
-        self.return_sequences = bool(return_sequences)
+        self.return_sequences = boolean("return_sequences", return_sequences)
         self._adopt(self.children())
 
     def children(self):

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import losses
 from .. import tasks as task_registry
-from .models import model_xp, to_device
+from .models import batch_to_device, model_dtype, model_xp
 from .tbptt import carried_state, tbptt_chunks
 
 __all__ = ["minibatch_loss", "metrics_from_sums", "evaluate"]
@@ -64,7 +64,7 @@ def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
     regression, {"loss", "nll"} for "multilabel-each".  ``tbptt=k`` (per-step tasks) runs each
     batch in windows of k steps with the state carried across them: the same outputs as one
     pass, in a k-step memory.  The model is put back in training mode afterwards if it was in it."""
-    xp, was_training = model_xp(model), model.training
+    xp, dtype, was_training = model_xp(model), model_dtype(model), model.training
     model.eval()
     loss_sum, count, correct = 0.0, 0, 0
 
@@ -78,7 +78,7 @@ def evaluate(model, task, split="test", batch_size=1024, tbptt=None):
         correct += hits or 0
     try:
         for X, y, lengths in task.batches(split, batch_size):
-            X, y, lengths = to_device(X, xp), to_device(y, xp), to_device(lengths, xp)
+            X, y, lengths = batch_to_device(X, y, lengths, xp, dtype)
             if tbptt is None:
                 add(X, y, lengths)
             elif lengths is not None:

@@ -8,7 +8,7 @@ from ..layers import Bidirectional, Dense, Embedding, GaussianNoise, Recurrent
 from ..model import Model
 from ..validate import integer
 
-__all__ = ["build_model", "cell_inputs", "all_layers", "model_xp", "to_device"]
+__all__ = ["build_model", "cell_inputs", "all_layers", "model_xp", "model_dtype", "to_device", "batch_to_device"]
 
 
 def build_model(task, cell="lstm", hidden_size=64, *, seed=0, dtype="float32", embed_size=None, input_noise=0.0,
@@ -83,5 +83,23 @@ def model_xp(model):
     return backend.xp_of(*model.params().values())
 
 
+def model_dtype(model):
+    """The floating dtype of the model's parameters (all of one dtype)."""
+    return next(iter(model.params().values())).dtype
+
+
 def to_device(a, xp):
     return None if a is None else backend.to_device(a, xp)
+
+
+def batch_to_device(X, y, lengths, xp, dtype):
+    """A minibatch of task arrays on the model's device, its floating arrays (inputs, regression and
+    multilabel targets) cast to the model's ``dtype`` (the tasks ship float32); token ids, class ids
+    and lengths stay integers.  The cast is made on the host, before the one transfer."""
+    def move(a):
+        if a is None:
+            return None
+        if a.dtype.kind == "f" and a.dtype != dtype:
+            a = backend.to_host(a).astype(dtype)
+        return backend.to_device(a, xp)
+    return move(X), move(y), move(lengths)

@@ -12,10 +12,11 @@ import numpy as np
 from .. import model_io, optim
 from ..files import jsonable, load_npz, save_npz_atomic
 from ..model import Model
-from ..validate import integer
+from ..tasks import Task
+from ..validate import integer, number
 from .checkpoint import CHECKPOINT_FORMAT, json_value, prefixed, rng_states, set_rng_states
 from .metrics import evaluate, metrics_from_sums, minibatch_loss
-from .models import model_xp, to_device
+from .models import batch_to_device, model_dtype, model_xp
 from .tbptt import carried_state, tbptt_chunks
 
 __all__ = ["TrainingDiverged", "Trainer", "SCHEDULES", "EVAL_POSITIONS"]
@@ -34,7 +35,8 @@ class TrainingDiverged(RuntimeError):
     """A NaN or infinite loss, gradient or parameter stopped training.
 
     Attributes: ``epoch`` (1-based), ``step`` (1-based minibatch or chunk within the epoch, None for
-    an end-of-epoch check), ``quantity`` ("loss", "gradient norm", "parameter ..."), ``value``,
+    an end-of-epoch check), ``quantity`` ("loss", "gradient norm", "learning rate η₀·exp(loss)" when
+    the loss-driven schedule's rate overflows, "parameter ..."), ``value``,
     ``checkpoint`` (the path of the last good checkpoint, or None when none was written)."""
 
     def __init__(self, message, *, epoch, step, quantity, value, checkpoint):
@@ -73,10 +75,13 @@ class Trainer:
         if not isinstance(model, Model):
             raise TypeError(f"model: expected an npslim.model.Model (e.g. build_model(task, 'lstm')), "
                             f"got {type(model).__name__}")
+        if not isinstance(task, Task):
+            raise TypeError(f"task: expected an npslim.tasks.Task (e.g. npslim.tasks.make('adding')), "
+                            f"got {type(task).__name__}")
         self.model, self.task = model, task
-        self.xp = model_xp(model)
+        self.xp, self.dtype = model_xp(model), model_dtype(model)
         self.batch_size = integer("batch_size", batch_size, 1)
-        self.clip = None if not clip else float(clip)
+        self.clip = None if clip is None else (number("clip", clip, low=0.0, what="(0 or None: no clipping)") or None)
         self.patience = None if patience is None else integer("patience", patience, 1)
         self.tbptt = None if tbptt is None else integer("tbptt", tbptt, 1)
         if eval_batch_size is None:                 # bound the forward caches of long sequences
@@ -89,10 +94,8 @@ class Trainer:
         if self.tbptt is not None and task.lengths_train is not None:
             raise ValueError(f"tbptt: truncated BPTT needs sequences of one length; {task.name!r} has "
                              f"variable lengths, train it with tbptt=None")
-        self.seed = int(seed)
-        self.val_fraction = float(val_fraction)
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction: expected a fraction in [0, 1), got {val_fraction!r}")
+        self.seed = integer("seed", seed, 0)
+        self.val_fraction = number("val_fraction", val_fraction, low=0.0, high=1.0, high_open=True)
         self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         self._fit_task = _split_validation(task, self.val_fraction, self.seed) if self.val_fraction else task
         self.splits = ("val", "test") if self.val_fraction else ("test",)
@@ -103,6 +106,10 @@ class Trainer:
 
         metric = task.metric
         self.monitor = monitor or f"{self.splits[0]}_{metric}"
+        keys = [f"{split}_{k}" for split in ("train", *self.splits)
+                for k in metrics_from_sums(task.kind, 1.0, 1, 0, metric)]      # the keys of the history
+        if self.monitor not in keys:
+            raise ValueError(f"monitor: expected one of {keys}, got {self.monitor!r}")
         self.mode = "max" if self.monitor.endswith(("accuracy",)) else "min"
         self.schedule_name, self.schedule_options = schedule or "none", dict(schedule_options or {})
         if self.schedule_name not in SCHEDULES:
@@ -183,7 +190,7 @@ class Trainer:
         try:
             step = 0
             for X, y, lengths in self._fit_task.batches("train", self.batch_size, self.rng):
-                X, y, lengths = to_device(X, self.xp), to_device(y, self.xp), to_device(lengths, self.xp)
+                X, y, lengths = batch_to_device(X, y, lengths, self.xp, self.dtype)
                 if self.tbptt is None:
                     step += 1
                     self._step(X, y, lengths, epoch, step, sums)
@@ -205,8 +212,6 @@ class Trainer:
         for split in self.splits:
             record.update({f"{split}_{k}": v for k, v in self.evaluate(split).items()})
         record["eval_seconds"] = time.perf_counter() - start
-        if self.monitor not in record:
-            raise KeyError(f"monitor: {self.monitor!r} is not in the history; choose one of {sorted(record)}")
         self._end_of_epoch(record)
         return record
 
@@ -227,7 +232,10 @@ class Trainer:
             if not math.isfinite(norm):
                 raise self._diverged("gradient norm", norm, epoch, step)
             if isinstance(self.schedule, optim.LossDrivenLR):
-                self.schedule.update(loss)                                  # η = η₀·exp(C)
+                try:
+                    self.schedule.update(loss)                              # η = η₀·exp(C)
+                except ValueError:                                          # exp(C) overflows: C > 700
+                    raise self._diverged("learning rate η₀·exp(loss)", math.inf, epoch, step) from None
             self.optimizer.step()
         self.step_count += 1
         sums["loss"] += loss * count
