@@ -29,11 +29,16 @@ POSITIONS = 2 ** 17
 
 
 def _input_spec(model):
-    """(token ids?, feature size or vocabulary, dtype) of the model's first layer."""
-    from .layers import Embedding
-    first = next(iter(model.layers.values()))
+    """(token ids?, feature size or vocabulary, dtype) of the model's first layer that is not a
+    shape-keeping one (Dropout, GaussianNoise: they read whatever the next layer reads)."""
+    from .layers import Dropout, Embedding, GaussianNoise
+
+    def first_of(layers):
+        return next((layer for layer in layers if not isinstance(layer, (Dropout, GaussianNoise))),
+                    next(iter(layers)))
+    first = first_of(list(model.layers.values()))
     while hasattr(first, "layers"):                       # a Stack as first layer
-        first = next(iter(first.layers.values()))
+        first = first_of(list(first.layers.values()))
     if isinstance(first, Embedding):
         return True, first.vocab, first.dtype
     size = getattr(first, "input_size", getattr(first, "in_size", None))

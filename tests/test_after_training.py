@@ -71,6 +71,15 @@ def test_model_save_load_round_trip_of_every_layer_kind(tmp_path):
     np.testing.assert_array_equal(back.predict(ids), model.predict(ids))
 
 
+def test_a_model_with_input_noise_saves_and_loads(tmp_path):
+    task = tasks.make("adding", seed=0, T=5, n_train=8, n_test=8)
+    model = build_model(task, "lstm", 4, seed=0, input_noise=0.2)
+    back = npslim.model.load(model.save(tmp_path / "noisy.npz"))
+    assert list(back.layers) == ["noise", "rnn", "out"] and back["noise"].std == 0.2
+    X = np.random.default_rng(0).standard_normal((5, 3, 2)).astype("float32")
+    np.testing.assert_array_equal(back.predict(X), model.eval().predict(X))      # evaluation: no noise
+
+
 def test_best_npz_of_a_run_loads_with_one_call(digits, tmp_path):
     trainer = _trained(digits, tmp_path)
     model = npslim.model.load(tmp_path / "best.npz")

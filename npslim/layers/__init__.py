@@ -1,4 +1,4 @@
-"""Layers around the cells: embedding, affine map, dropout, and recurrent wrappers.
+"""Layers around the cells: embedding, affine map, dropout, input noise, and recurrent wrappers.
 
 Every layer follows one small contract, the cells' contract one level up::
 
