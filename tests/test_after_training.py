@@ -62,7 +62,7 @@ def test_model_save_load_round_trip_of_every_layer_kind(tmp_path):
     assert keys == {"format", "config"} | {f"param/{k}" for k in model.params()}
     assert [name for name, _ in config["layers"]] == ["embed", "bi", "drop", "deep"]
     assert config["layers"][1][1]["cells"][0] == {"name": "lstm", "input_size": 4, "hidden_size": 5,
-                                                 "options": {"peepholes": False}}
+                                                 "options": {"peepholes": False, "gate": "sigmoid"}}
     back = npslim.model.load(path)
     assert back.head == "softmax" and back.info == {"note": "hand-built"} and not back.training
     for name, p in model.params().items():
@@ -303,7 +303,7 @@ def test_a_checkpoint_from_before_model_configs_loads_through_its_run(digits, tm
     with pytest.raises(CorruptFile, match="npslim.load_run"):
         npslim.model.load(tmp_path / "best.npz")
     r = npslim.load_run(tmp_path)
-    assert r.model["rnn"].cell.options() == {"peepholes": False}
+    assert r.model["rnn"].cell.options() == {"peepholes": False, "gate": "sigmoid"}
     assert r.evaluate("test")["accuracy"] == r.history[0]["test_accuracy"]
 
 

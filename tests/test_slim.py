@@ -189,7 +189,7 @@ def test_defaults_and_options_round_trip():
     assert again.forget == cell.forget and again.g is again.h and again.h.name == "relu"
     assert "forget=-0.25" in repr(cell) and "activation='relu'" in repr(cell)
     for name in ("lstm1", "lstm2", "lstm3"):
-        assert make(name).options() == {}
+        assert make(name).options() == {"gate": "sigmoid"}
 
 
 def test_forget_value_is_used():
