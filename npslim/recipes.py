@@ -220,23 +220,23 @@ _GREFF_DIFFERS = ("The settings here are one point of the search space (lr 1e-3,
                   "validation split is 20% of the training split and the patience 20: npslim's choices. npslim's "
                   "initialisation.")
 
-_add(Recipe(
-    name="greff-2017-chorales", paper="Greff et al. 2017",
-    summary="Bach chorales next-step prediction (the JSB Chorales stand-in), Greff's variants",
-    task="chorales", cells=("lstm", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "np", "fgr"), hidden_size=128,
-    optimizer="sgd", lr=1e-3, optimizer_options={"momentum": 0.9, "nesterov": True}, batch_size=1, epochs=50,
-    patience=20, monitor="val_nll", val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
-    faithful=_GREFF_FAITHFUL + "JSB Chorales: one LSTM layer, next-step Bernoulli NLL per frame.",
-    differs="A stand-in for JSB Chorales (npslim's chorales). " + _GREFF_DIFFERS))
+def _greff(task, summary, hidden_size, epochs, monitor, paper_task, stand_in):
+    """One of Greff et al. 2017's setups on an npslim stand-in task: all nine cells, online SGD with
+    Nesterov momentum at one point of the search space; they differ in task, size, epochs, monitor."""
+    return Recipe(
+        name=f"greff-2017-{task}", paper="Greff et al. 2017", summary=summary,
+        task=task, cells=("lstm", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "np", "fgr"), hidden_size=hidden_size,
+        optimizer="sgd", lr=1e-3, optimizer_options={"momentum": 0.9, "nesterov": True}, batch_size=1, epochs=epochs,
+        patience=20, monitor=monitor, val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
+        faithful=_GREFF_FAITHFUL + paper_task, differs=stand_in + " " + _GREFF_DIFFERS)
 
-_add(Recipe(
-    name="greff-2017-vowels", paper="Greff et al. 2017",
-    summary="Japanese vowels speaker classification (the TIMIT stand-in), Greff's variants",
-    task="vowels", cells=("lstm", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "np", "fgr"), hidden_size=64,
-    optimizer="sgd", lr=1e-3, optimizer_options={"momentum": 0.9, "nesterov": True}, batch_size=1, epochs=40,
-    patience=20, monitor="val_accuracy", val_fraction=0.2, search_space=GREFF_SEARCH_SPACE,
-    faithful=_GREFF_FAITHFUL + "TIMIT: frame-wise phone classification with a bidirectional LSTM.",
-    differs="A stand-in for TIMIT (npslim's vowels: one label per sequence, unidirectional). " + _GREFF_DIFFERS))
+
+_add(_greff("chorales", "Bach chorales next-step prediction (the JSB Chorales stand-in), Greff's variants",
+            128, 50, "val_nll", "JSB Chorales: one LSTM layer, next-step Bernoulli NLL per frame.",
+            "A stand-in for JSB Chorales (npslim's chorales)."))
+_add(_greff("vowels", "Japanese vowels speaker classification (the TIMIT stand-in), Greff's variants",
+            64, 40, "val_accuracy", "TIMIT: frame-wise phone classification with a bidirectional LSTM.",
+            "A stand-in for TIMIT (npslim's vowels: one label per sequence, unidirectional)."))
 
 # ---------------------------------------------------------------------------- Kuchaiev & Ginsburg 2017
 _add(Recipe(
