@@ -2,7 +2,9 @@
 
     loss, dlogits = f(logits, targets, mask=None)
 
-``loss`` is a Python float, ``dlogits`` an array of the logits' shape, dtype and backend.
+``loss`` is a float64 of the logits' backend: a NumPy float64 (which is a Python float) for NumPy
+logits, a 0-d CuPy array for CuPy ones, read with ``float(loss)`` when needed, so that a training
+step need not wait for the GPU.  ``dlogits`` is an array of the logits' shape, dtype and backend.
 The mean is over VALID positions: ``mask`` (bool, or 0/1 numbers; other non-negative values act
 as weights; a negative one is refused) marks them, and ``mask=None`` means all.  The targets of the
 two sigmoid losses are probabilities: a value outside [0, 1] is refused.  Every loss is written in a numerically
@@ -23,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .validate import check_values
 
 
 def softmax_cross_entropy(logits, targets, mask=None):
@@ -48,8 +51,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     nll = xp.log(sumexp[..., 0]) - picked                                      # −log p_target
     p = e / sumexp                                                             # softmax
     dlogits = p - (xp.arange(K) == t[..., None])                              # p − onehot
-    dlogits *= (w[..., None] if w is not None else 1.0) / count               # (w/N)(p − onehot)
-    return _mean(nll, w, count), dlogits.astype(dtype, copy=False)
+    return _mean(nll, w, count), _scale(dlogits, w, count).astype(dtype, copy=False)   # (w/N)(p − onehot)
 
 
 def sigmoid_binary_cross_entropy(logits, targets, mask=None):
@@ -115,8 +117,8 @@ def _bce(xp, x, y):
 
 
 def _scale(g, w, count):
-    """g ⊙ w / N, in place (w None: no mask)."""
-    g *= 1.0 / count
+    """g ⊙ w / N, in place (w None: no mask), 1/N rounded to g's dtype first."""
+    g *= (1.0 / count).astype(g.dtype)
     if w is not None:
         g *= _expand(w, g.ndim)
     return g
@@ -128,10 +130,10 @@ def _expand(w, ndim):
 
 
 def _mean(values, w, count):
-    """(1/N) Σ w · values as a Python float (accumulated in float64)."""
+    """(1/N) Σ w · values, accumulated in float64, left on the device (a NumPy float64 on the host)."""
     if w is not None:
         values = values * _expand(w, values.ndim)
-    return values.sum(dtype=np.float64).item() / count
+    return values.sum(dtype=np.float64) / count
 
 
 def _check_logits(arg, a, min_ndim):
@@ -164,7 +166,7 @@ def _check_class_targets(xp, targets, lead, K, w):
         raise ValueError(f"targets: expected shape {lead} (the logits' shape without the class axis), "
                          f"got {tuple(targets.shape)}")
     t = targets if w is None else xp.where(w != 0, targets, 0)
-    lo, hi = t.min().item(), t.max().item()
+    lo, hi = (t.min().item(), t.max().item()) if check_values(t) else (0, 0)
     if lo < 0 or hi >= K:
         raise ValueError(f"targets: expected class ids in [0, {K}) (K = logits.shape[-1]) at valid positions, "
                          f"got values in [{lo}, {hi}]")
@@ -183,7 +185,7 @@ def _check_float_targets(xp, targets, shape, dtype):
 
 def _check_probability_targets(y):
     """Targets of a sigmoid loss: probabilities, every value in [0, 1] (two scalars read)."""
-    lo, hi = (y.min().item(), y.max().item()) if y.size else (0.0, 0.0)
+    lo, hi = (y.min().item(), y.max().item()) if y.size and check_values(y) else (0.0, 0.0)
     if not (0.0 <= lo and hi <= 1.0):                       # NaN fails both comparisons
         raise ValueError(f"targets: expected probabilities in [0, 1] (0/1 labels for a Bernoulli loss), "
                          f"got values in [{lo:g}, {hi:g}]")
@@ -191,11 +193,12 @@ def _check_probability_targets(y):
 
 
 def _weights(xp, mask, shape, dtype, exact):
-    """(w, N): w the mask as ``dtype`` (None without a mask) and N the number of valid elements.
-    ``exact``: the mask has exactly ``shape``; otherwise any leading prefix of it (the trailing
-    axes all count)."""
+    """(w, N): w the mask as ``dtype`` (None without a mask) and N the number of valid elements
+    (a float64 of the mask's backend).  ``exact``: the mask has exactly ``shape``; otherwise any
+    leading prefix of it (the trailing axes all count).  The two value checks read the device
+    only outside :func:`npslim.validate.checked_on_host`."""
     if mask is None:
-        return None, float(int(np.prod(shape, dtype=np.int64)))
+        return None, np.float64(np.prod(shape, dtype=np.int64))
     _same_backend("mask", mask, xp)
     if mask.dtype.kind not in "biuf":
         raise TypeError(f"mask: expected a bool or numeric array, got dtype {mask.dtype.name}")
@@ -204,13 +207,16 @@ def _weights(xp, mask, shape, dtype, exact):
         want = f"{shape}" if exact else f"{shape} or a leading part of it"
         raise ValueError(f"mask: expected shape {want}, got {tuple(mask.shape)}")
     w = mask.astype(dtype)
-    lowest = w.min().item() if w.size else 0.0
-    if not lowest >= 0:                                     # NaN fails it too
-        raise ValueError(f"mask: expected weights >= 0 (bool, 0/1 or non-negative numbers), got a minimum of {lowest:g}")
     per = int(np.prod(shape[mask.ndim:], dtype=np.int64))
-    count = w.sum(dtype=np.float64).item() * per
-    if count <= 0:
-        raise ValueError(f"mask: expected at least one valid position, got a mask summing to {count / per:g}")
+    count = w.sum(dtype=np.float64) * per                                      # N
+    if check_values(w):
+        lowest = w.min().item() if w.size else 0.0
+        if not lowest >= 0:                                 # NaN fails it too
+            raise ValueError(f"mask: expected weights >= 0 (bool, 0/1 or non-negative numbers), "
+                             f"got a minimum of {lowest:g}")
+        if not count.item() > 0:
+            raise ValueError(f"mask: expected at least one valid position, got a mask summing to "
+                             f"{count.item() / per:g}")
     return w, count
 
 

@@ -18,15 +18,26 @@ early-stopping counters and the epoch.  Hence:
 * **Resume bit-exactly**: ``Trainer.load_checkpoint(path)`` then ``fit(epochs)`` continues as if
   never stopped; a run stopped after epoch k and resumed ends with the same parameters, bit for
   bit, as one that ran straight through.  Checkpoints are taken at the end of an epoch.  (Same
-  machine and BLAS thread count, as for any bit-for-bit claim; on CuPy, dropout draws from
-  CuPy's own generator, whose state is not saved.)
+  machine and BLAS thread count, as for any bit-for-bit claim.  Dropout masks, input noise and
+  a stochastic cell's noise are drawn on the host from generators the checkpoint saves, on
+  every backend.)
 * **Atomic checkpoints**: :func:`npslim.files.save_npz_atomic` writes a temporary file in the same folder,
   flushes and fsyncs it, then ``os.replace``s it over the old one (and fsyncs the folder), so a
   crash at any moment leaves either the old checkpoint or the new one, never a broken file.
 * **Divergence guard**: a NaN or infinite loss or gradient norm (or parameter, checked at the end
-  of each epoch) raises :class:`TrainingDiverged` naming the epoch and the step, before the
-  optimizer applies it and before any checkpoint is written, so the last checkpoint is the last
-  good state and stays loadable.
+  of each epoch) raises :class:`TrainingDiverged` naming the epoch and the step, before any
+  checkpoint is written, so the last checkpoint is the last good state and stays loadable.  On
+  NumPy each step is checked as it is taken, before the optimizer applies it.  On a GPU the
+  losses and norms stay on the device and are read once, at the end of the epoch (a step then
+  waits for nothing), so the rest of that epoch runs on and the model in memory is left diverged;
+  the error names the same step and value all the same.
+
+* **Nothing read back in a step** (GPU): the loss, the number correct and the gradient norm stay
+  on the device; the values of ids, lengths and targets are checked on the host when the Task is
+  made (:func:`npslim.validate.checked_on_host`).  An epoch reads five times: its sums, the
+  guard's record, the parameters' finiteness and each evaluation's sums.  What a step sends is the
+  minibatch and the noise of dropout, input noise or a stochastic cell, drawn on the host.  The
+  one exception is ``schedule="loss"`` with ``per="step"``, which reads each minibatch's loss.
 
 Metrics.  Classification tasks report the mean cross-entropy ``loss`` (nats per scored
 position) and ``accuracy``; a language model (task metric "bpc": shakespeare-chars) also
@@ -48,7 +59,7 @@ from __future__ import annotations
 from .files import load_npz, save_npz_atomic
 from .training.checkpoint import CHECKPOINT_FORMAT
 from .training.history import write_history
-from .training.metrics import evaluate, minibatch_loss as _loss  # noqa: F401  (_loss: the tests' name)
+from .training.metrics import evaluate
 from .training.models import build_model, cell_inputs
 from .training.tbptt import carried_state, tbptt_chunks
 from .training.trainer import EVAL_POSITIONS, SCHEDULES, Trainer, TrainingDiverged

@@ -12,12 +12,14 @@ rate to npslim); NumPy integer and floating scalars are accepted.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 
 import numpy as np
 
-__all__ = ["integer", "number", "flag", "boolean", "choice", "NotANumber"]
+__all__ = ["integer", "number", "flag", "boolean", "choice", "NotANumber", "checked_on_host", "check_values"]
 
 
 class NotANumber(TypeError, ValueError):
@@ -89,3 +91,29 @@ def choice(arg, value, choices):
     if value not in tuple(choices):
         raise ValueError(f"{arg}: expected one of {tuple(choices)}, got {value!r}")
     return value
+
+
+_checked_on_host = contextvars.ContextVar("npslim_checked_on_host", default=False)
+
+
+@contextlib.contextmanager
+def checked_on_host():
+    """Inside the block, the checks of the VALUES of device arrays are skipped: token ids in range,
+    lengths and steps in range, class ids in range, probabilities in [0, 1], mask weights >= 0.
+    Each of those reads two scalars from the device, a synchronisation.  Shapes, dtypes and
+    backends are still checked (they cost nothing), and host arrays are checked as always.
+
+    Use it only around arrays whose values were checked on the host before they were moved, as
+    the :class:`npslim.train.Trainer` does with a Task's arrays (checked when the Task is made),
+    so that a training step on the GPU reads nothing back."""
+    token = _checked_on_host.set(True)
+    try:
+        yield
+    finally:
+        _checked_on_host.reset(token)
+
+
+def check_values(a):
+    """Whether a check may read the values of array ``a``: always for a NumPy array (free), for a
+    device array only outside :func:`checked_on_host`."""
+    return isinstance(a, np.ndarray) or not _checked_on_host.get()

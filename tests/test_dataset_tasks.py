@@ -16,7 +16,8 @@ from npslim import cli, losses, runs, tasks
 from npslim.datasets import DataNotFound
 from npslim.layers import Embedding
 from npslim.tasks import dataset_tasks
-from npslim.train import Trainer, _loss, build_model, cell_inputs, evaluate
+from npslim.train import Trainer, build_model, cell_inputs, evaluate
+from npslim.training.metrics import minibatch, minibatch_loss
 
 SMALL = {"mnist-rows": dict(n_train=96, n_test=40), "mnist-pixels": dict(n_train=24, n_test=12),
          "imdb": dict(n_train=96, n_test=40), "chorales": dict(n_train=24, n_test=10),
@@ -148,7 +149,9 @@ def test_bernoulli_loss_per_frame_and_masking():
     task = small("chorales")
     X, y, lengths = next(task.batches("train", 5))
     out = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)
-    loss, dout, count, correct = _loss("multilabel-each", out, y, lengths, np)
+    batch = minibatch("multilabel-each", X, y, lengths, np, np.float32)
+    loss, dout, correct = minibatch_loss("multilabel-each", out, batch)
+    count = batch.count
     valid = np.arange(y.shape[0])[:, None] < lengths[None, :]
     p = 1 / (1 + np.exp(-out.astype(np.float64)))
     frame = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(axis=-1)          # nats per frame, 88 notes

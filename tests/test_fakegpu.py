@@ -12,6 +12,7 @@ from npslim.gradcheck import check_cell
 from npslim.layers import Bidirectional, Dense, Dropout, Embedding, Recurrent, Stack
 from npslim.model import Model
 from npslim.train import Trainer, build_model, evaluate
+from npslim.validate import checked_on_host
 
 import fakegpu
 from conftest import make_cell, random_inputs
@@ -155,9 +156,17 @@ def test_losses_on_fakegpu_match_numpy(name, masked):
     logits, y = rng.standard_normal((5, 3, 4)), targets(rng)
     mask = (np.arange(5)[:, None] < np.array([5, 2, 4])[None, :]) if masked else None
     loss, grad = f(logits, y, mask)
-    loss_d, grad_d = f(dev(logits), dev(y), None if mask is None else dev(mask))
-    assert isinstance(loss_d, float) and loss_d == pytest.approx(loss, rel=1e-12)
+    assert isinstance(loss, float)                          # on the host a NumPy float64: a Python float
+    logits_d, y_d, mask_d = dev(logits), dev(y), None if mask is None else dev(mask)
+    with fakegpu.counting() as log, checked_on_host():     # values vouched for: nothing is read
+        loss_d, grad_d = f(logits_d, y_d, mask_d)
+    assert log == [] and isinstance(loss_d, fakegpu.ndarray) and loss_d.shape == ()
+    assert host(loss_d).item() == pytest.approx(loss, rel=1e-12)
     assert_close(grad_d, grad)
+    with fakegpu.counting() as log:                         # outside: the value checks read two scalars each
+        f(logits_d, y_d, mask_d)
+    checks = (name != "mean_squared_error") + masked        # targets' values (not MSE's), the mask's
+    assert len(log) == 2 * checks and all(d == "to_host" and n == 1 for d, n, _ in log), log
 
 
 # ---------------------------------------------------------------- optimizers and schedules
@@ -184,6 +193,22 @@ def test_optimizer_on_fakegpu_matches_numpy(name):
         np.testing.assert_allclose(results[1][2][k], v, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", optim.names())
+def test_clipping_and_an_optimizer_step_read_nothing_on_fakegpu(name):
+    rng = np.random.default_rng(6)
+    g = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5)}
+    params = {k: dev(rng.standard_normal(v.shape)) for k, v in g.items()}
+    grads = {k: dev(v) for k, v in g.items()}
+    opt = optim.make(name, params, grads, lr=0.05)
+    with fakegpu.counting() as log:
+        norm = optim.clip_grad_norm(grads, 1.0)
+        opt.step()
+    assert log == [] and isinstance(norm, fakegpu.ndarray)
+    assert host(norm).item() == pytest.approx(np.sqrt(sum((v * v).sum() for v in g.values())), rel=1e-12)
+    clipped = np.sqrt(sum((host(v) ** 2).sum() for v in grads.values()))
+    assert clipped == pytest.approx(1.0, rel=1e-5)
+
+
 # ---------------------------------------------------------------- the trainer
 def _token_task():
     """A small token task with variable lengths (Embedding, masks and lengths in one run)."""
@@ -199,15 +224,42 @@ def _token_task():
                       embed_size=4)
 
 
-@pytest.mark.parametrize("task_name", ["tokens", "copy"])
-def test_trainer_on_fakegpu_matches_numpy_and_crosses_nothing_inside_a_step(task_name, tmp_path, monkeypatch):
-    task = _token_task() if task_name == "tokens" else tasks.make("copy", n_train=24, n_test=12, length=3, delay=4)
-    kwargs = dict(batch_size=8, seed=1, progress=False, optimizer="adam", lr=0.01, clip=1.0)
+def _multilabel_task():
+    """Chorales-like: 0/1 labels per step, variable lengths (the Bernoulli loss under a mask)."""
+    rng = np.random.default_rng(8)
+    T, m, K = 7, 3, 4
+
+    def split(n):
+        lengths = rng.integers(2, T + 1, n).astype(np.int64)
+        return (rng.standard_normal((T, n, m)).astype(np.float32),
+                (rng.random((T, n, K)) < 0.3).astype(np.float32), lengths)
+    (Xa, ya, la), (Xb, yb, lb) = split(20), split(10)
+    return tasks.Task("labels", "multilabel-each", m, K, "nll", Xa, ya, Xb, yb, la, lb)
+
+
+TRAINER_CASES = {       # name: (task, build_model options, Trainer options)
+    "tokens, lengths, clip": (_token_task, dict(), dict(clip=1.0)),
+    "copy, IGNORE targets": (lambda: tasks.make("copy", n_train=24, n_test=12, length=3, delay=4), dict(), dict()),
+    "copy, TBPTT windows scoring nothing": (lambda: tasks.make("copy", n_train=24, n_test=12, length=3, delay=4),
+                                            dict(), dict(tbptt=3)),
+    "adding, no clipping, per-epoch loss schedule": (lambda: tasks.make("adding", n_train=24, n_test=12, T=8),
+                                                     dict(input_noise=0.1),
+                                                     dict(clip=None, schedule="loss", optimizer="rmsprop")),
+    "multilabel, lengths, plateau": (_multilabel_task, dict(), dict(schedule="plateau")),
+    "g2lstm's noise, sgd": (_token_task, dict(cell="g2lstm"), dict(optimizer="sgd")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAINER_CASES))
+def test_trainer_on_fakegpu_matches_numpy_and_reads_nothing_inside_a_step(case, tmp_path, monkeypatch):
+    make_task, model_options, options = TRAINER_CASES[case]
+    task = make_task()
+    kwargs = {"batch_size": 8, "seed": 1, "progress": False, "optimizer": "adam", "lr": 0.01, **options}
     dtype = "float64" if task.tokens else "float32"          # the task's own dtype
-    ref = Trainer(build_model(task, "lstm", 5, seed=2, dtype=dtype), task, **kwargs)
+    ref = Trainer(build_model(task, hidden_size=5, seed=2, dtype=dtype, **model_options), task, **kwargs)
     ref.fit(2)
 
-    trainer = on_fake(lambda: Trainer(build_model(task, "lstm", 5, seed=2, dtype=dtype), task,
+    trainer = on_fake(lambda: Trainer(build_model(task, hidden_size=5, seed=2, dtype=dtype, **model_options), task,
                                       out=tmp_path, **kwargs))
     assert trainer.xp is fakegpu.fakegpu
     per_step = []
@@ -218,22 +270,69 @@ def test_trainer_on_fakegpu_matches_numpy_and_crosses_nothing_inside_a_step(task
             step(self, *args)
         per_step.append(list(log))
     monkeypatch.setattr(Trainer, "_step", counted)
-    trainer.fit(2)
-    # No array crosses inside a step: what crosses is one scalar at a time, read by a check that must
-    # decide on the host: the ranges of the ids, lengths and targets (2 each, and 2 for the last valid
-    # steps), the loss (the divergence guard), the hits (accuracy) and the gradient norm (clipping).
-    reads = "\n".join(map(str, per_step[0]))
-    assert per_step and all(d == "to_host" and n == 1 for log in per_step for d, n, _ in log), reads
-    assert max(map(len, per_step)) <= 11, reads
+    save = Trainer.save_checkpoint
+
+    def saved_apart(self, path):                      # a checkpoint copies everything to the host, by design
+        with fakegpu.counting():
+            return save(self, path)
+    monkeypatch.setattr(Trainer, "save_checkpoint", saved_apart)
+    with fakegpu.counting() as epoch_log:
+        trainer.fit(2)
+    # Inside a step nothing is read: the minibatch was moved before it, the loss, hits and gradient
+    # norm stay on the device.  What is sent is the noise of a stochastic layer or cell, drawn on the
+    # host so that a resumed run draws the same.  An epoch reads 5 times, however many steps it has:
+    # the training sums, the divergence guard's losses and norms, the parameters' finiteness, and the
+    # sums of the validation and test evaluations.
+    assert len(per_step) >= 6
+    for log in per_step:
+        assert all(d == "to_device" and ("input_noise" in model_options and "basic.py" in where
+                                         or "cell" in model_options and "_draw_gate_noise" in where)
+                   for d, _, where in log), log
+    reads = [entry for entry in epoch_log if entry[0] == "to_host"]
+    assert len(reads) == 2 * 5, "\n".join(map(str, reads))
     for a, b in zip(trainer.history, ref.history):
         for k in b:
             if k not in ("seconds", "eval_seconds"):
                 assert a[k] == pytest.approx(b[k], rel=1e-6), k
     for k, p in ref.model.params().items():
         assert_close(trainer.model.params()[k], p, 1e-6)
-    resumed = on_fake(lambda: Trainer(build_model(task, "lstm", 5, seed=9, dtype=dtype), task, **kwargs))
+    resumed = on_fake(lambda: Trainer(build_model(task, hidden_size=5, seed=9, dtype=dtype, **model_options), task, **kwargs))
     resumed.load_checkpoint(tmp_path / "checkpoint.npz")
     assert evaluate(resumed.model, task) == evaluate(trainer.model, task)
+
+
+@pytest.mark.parametrize("what", ["loss", "gradient norm"])
+def test_divergence_on_fakegpu_is_found_at_the_epochs_end_and_named_as_on_numpy(what, tmp_path):
+    """On a device the guard reads the epoch's losses and norms once, at its end: the same epoch,
+    step, quantity and value as the host's per-step check, and the checkpoint is still epoch 1's."""
+    task = tasks.make("adding", n_train=40, n_test=8, T=6)
+    errors = []
+    for fake in (False, True):
+        def build(fake=fake):
+            return Trainer(build_model(task, "gru", 4, seed=0), task, batch_size=8, val_fraction=0.0, seed=0,
+                           out=tmp_path / str(fake), progress=False)
+        trainer = on_fake(build) if fake else build()
+        step, backward, at = trainer._step, trainer.model.backward, {}
+
+        def planted_step(batch, epoch, k, *rest, step=step):          # epoch 2, step 3 goes wrong
+            at["bad"] = (epoch, k) == (2, 3)
+            if at["bad"] and what == "loss":
+                batch.X[0, 0, 0] = np.nan
+            return step(batch, epoch, k, *rest)
+
+        def planted_backward(dout, backward=backward, trainer=trainer):
+            backward(dout)
+            if at["bad"] and what == "gradient norm":             # a finite loss, an infinite gradient
+                trainer.model.grads()["out.b"][...] = np.inf
+        trainer._step, trainer.model.backward = planted_step, planted_backward
+        with pytest.raises(npslim.train.TrainingDiverged) as info:
+            trainer.fit(3)
+        errors.append(info.value)
+        assert int(npslim.train.load_npz(tmp_path / str(fake) / "checkpoint.npz")["epoch"]) == 1
+    host_error, device_error = errors
+    assert (host_error.epoch, host_error.step, host_error.quantity) == (2, 3, what)
+    assert (device_error.epoch, device_error.step, device_error.quantity) == (2, 3, what)
+    assert str(device_error).replace(f"{tmp_path}/True", "RUN") == str(host_error).replace(f"{tmp_path}/False", "RUN")
 
 
 def test_trainer_with_dropout_on_fakegpu_resumes_bit_exactly(tmp_path):
@@ -276,3 +375,43 @@ def test_arrays_of_the_other_backend_are_refused_by_name():
     layer.forward(dev(X), np.array([2, 1, 2]))                       # host lengths are moved, as documented
     with pytest.raises(TypeError, match=r"targets: expected a fakegpu array \(the logits' backend\), got a numpy"):
         losses.softmax_cross_entropy(dev(np.zeros((3, 4))), np.zeros(3, dtype=np.int64))
+
+
+def test_value_checks_skip_the_device_only_inside_checked_on_host():
+    """Inside checked_on_host() a device array's values are not read (the caller checked them on
+    the host); shapes are still checked, and host arrays are checked as always."""
+    layer = on_fake(lambda: Embedding(5, 3, seed=0, dtype="float64"))
+    with pytest.raises(ValueError, match=r"ids: expected ids in \[0, 5\) \(vocab 5\), got values in \[0, 7\]"):
+        layer.forward(dev(np.array([[0, 7]])))
+    ids, floats = dev(np.array([[0, 4]])), dev(np.array([[0.0, 4.0]]))
+    with checked_on_host(), fakegpu.counting() as log:
+        layer.forward(ids)
+        with pytest.raises(TypeError, match="ids: expected an integer array"):
+            layer.forward(floats)
+    assert log == []
+    with checked_on_host(), pytest.raises(ValueError, match=r"ids: expected ids in \[0, 5\)"):
+        Embedding(5, 3, seed=0, dtype="float64").forward(np.array([[0, 7]]))
+    rnn = on_fake(lambda: Recurrent("lstm", 2, 3, dtype="float64"))
+    X = dev(np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match=r"lengths: expected values in 1..4"):
+        rnn.forward(X, dev(np.array([5, 1])))
+    lengths = dev(np.array([4, 1]))
+    with checked_on_host(), fakegpu.counting() as log:
+        rnn.forward(X, lengths)
+    assert log == []
+
+
+def test_a_model_too_small_for_the_task_is_refused_before_training():
+    """What lets the Trainer skip the device-side checks: the Task checked its values, and the
+    model's sizes are checked against the Task's."""
+    task = _token_task()                                         # ids in [0, 7), 2 classes
+
+    def model(vocab, classes):
+        return Model({"embed": Embedding(vocab, 4, seed=0, dtype="float64"),
+                      "rnn": Recurrent("lstm", 4, 5, return_sequences=False, seed=1, dtype="float64"),
+                      "out": Dense(5, classes, seed=2, dtype="float64")})
+    with pytest.raises(ValueError, match=r"model: its Embedding takes ids in \[0, 5\), task 'tokens' has ids in \[0, 7\)"):
+        Trainer(model(5, 2), task)
+    with pytest.raises(ValueError, match=r"model: its last layer gives 1 class scores, task 'tokens' has 2 classes"):
+        evaluate(model(7, 1), task)
+    Trainer(model(9, 3), task, progress=False).fit(1)           # larger is fine

@@ -127,6 +127,40 @@ def test_task_refuses_inconsistent_arrays():
         tasks.Task(**dict(fields, lengths_train=np.zeros(good.n_train, np.int64)))
 
 
+def test_task_checks_the_target_values_a_training_step_no_longer_reads():
+    """Class ids in [0, K) (IGNORE allowed per step), 0/1 labels in [0, 1], at scored positions
+    only: the Trainer skips these checks on the device (npslim.validate.checked_on_host)."""
+    copy = small("copy")
+    T, N = copy.targets_train.shape
+    fields = dict(name="x", kind="classify-each", input_size=copy.input_size, output_size=copy.output_size,
+                  metric="accuracy", X_train=copy.X_train, targets_train=copy.targets_train,
+                  X_test=copy.X_test, targets_test=copy.targets_test)
+    assert (copy.targets_train == tasks.IGNORE).any()                 # IGNORE is allowed
+    for bad in (copy.output_size, -2):
+        y = copy.targets_train.copy()
+        y[-1, 3] = bad
+        with pytest.raises(ValueError, match=rf"targets_train: expected class ids in \[0, {copy.output_size}\) "
+                                             rf"or IGNORE \(-1\), got values in"):
+            tasks.Task(**dict(fields, targets_train=y))
+    y = copy.targets_train.copy()
+    y[-1, 3] = copy.output_size                                       # on a padded step: not scored, accepted
+    lengths = np.full(N, T, np.int64)
+    lengths[3] = T - 1
+    tasks.Task(**dict(fields, targets_train=y, lengths_train=lengths))
+    last = small("temporal-order")
+    y = last.targets_test.copy()
+    y[0] = last.output_size
+    with pytest.raises(ValueError, match=r"targets_test: expected class ids in \[0, 4\), got values in \[0, 4\]"):
+        tasks.Task(**dict(fields, kind="classify-last", input_size=last.input_size, output_size=last.output_size,
+                          X_train=last.X_train, targets_train=last.targets_train, X_test=last.X_test, targets_test=y))
+    X = np.zeros((3, 2, 1), np.float32)
+    labels = np.zeros((3, 2, 2), np.float32)
+    labels[1, 1, 0] = 2.0
+    with pytest.raises(ValueError, match=r"targets_train: expected 0/1 labels \(probabilities in \[0, 1\]\), "
+                                         r"got values in \[0, 2\]"):
+        tasks.Task("m", "multilabel-each", 1, 2, "nll", X, labels, X, np.zeros_like(labels))
+
+
 def test_copy_task():
     task = tasks.make("copy", length=4, delay=6, n_symbols=5, n_train=50, n_test=50)
     X, y, lengths = task.split("train")

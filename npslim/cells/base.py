@@ -47,7 +47,7 @@ import numpy as np
 
 from .. import backend
 from ..module import Module
-from ..validate import integer
+from ..validate import check_values, integer
 from .subnormal import _NO_FLUSH, SubnormalFlush
 
 
@@ -206,7 +206,7 @@ class Cell(Module):
         if t_index.dtype.kind not in "iu" or tuple(t_index.shape) != (B,):
             raise ValueError(f"{arg}: expected an integer array of shape ({B},) (one step per sequence), "
                              f"got dtype {t_index.dtype.name} shape {tuple(t_index.shape)}")
-        lo, hi = (t_index.min().item(), t_index.max().item()) if B else (0, 0)   # two scalars read, no array
+        lo, hi = (t_index.min().item(), t_index.max().item()) if B and check_values(t_index) else (0, 0)
         if lo < 0 or hi >= T:
             raise ValueError(f"{arg}: expected steps in 0..{T - 1} (0-based, T = {T}), got values in {lo}..{hi}")
         return backend.to_device(t_index, self.xp).astype(np.int64)

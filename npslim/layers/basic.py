@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..validate import integer, number
+from ..validate import check_values, integer, number
 from .layer import Layer
 
 __all__ = ["Embedding", "Dense", "Dropout", "GaussianNoise"]
@@ -64,6 +64,8 @@ def _check_ids(layer, arg, ids, vocab):
         raise TypeError(f"{arg}: expected an integer array of token ids, got dtype {ids.dtype.name}")
     if ids.size == 0:
         raise ValueError(f"{arg}: expected at least one id, got shape {tuple(ids.shape)}")
+    if not check_values(ids):                     # checked on the host before the move (Trainer)
+        return
     lo, hi = ids.min().item(), ids.max().item()
     if lo < 0 or hi >= vocab:
         raise ValueError(f"{arg}: expected ids in [0, {vocab}) (vocab {vocab}), got values in [{lo}, {hi}]")
@@ -214,8 +216,10 @@ class GaussianNoise(Layer):
 
         out = x + σ ε,  ε ~ N(0, 1) elementwise           δx = dout
 
-    Evaluation mode (and σ = 0) is the identity.  The noise comes from the layer's own generator,
-    seeded with ``seed``, on the layer's backend; ``noise_frozen()`` reuses one draw.  No parameters.
+    Evaluation mode (and σ = 0) is the identity.  The noise comes from the layer's own NumPy
+    generator, seeded with ``seed``, on the host (as Dropout's masks): its state is checkpointed,
+    so a resumed run draws the same noise on every backend; each draw is then moved to the layer's
+    backend.  ``noise_frozen()`` reuses one draw.  No parameters.
     """
 
     GENERATORS = ("_host_rng", "_rng")                  # saved in checkpoints: a resume draws the same noise
@@ -240,8 +244,9 @@ class GaussianNoise(Layer):
         if self._frozen and self._frozen_noise is not None and self._frozen_noise.shape == x.shape:
             return x + self._frozen_noise, None
         if self._rng is None:
-            self._rng = self.xp.random.default_rng(self.seed)
+            self._rng = np.random.default_rng(self.seed)
         noise = self._rng.standard_normal(x.shape, dtype=x.dtype) * x.dtype.type(self.std)   # σ ε
+        noise = backend.to_device(noise, self.xp)
         if self._frozen:
             self._frozen_noise = noise
         return x + noise, None                                                 # out = x + σ ε

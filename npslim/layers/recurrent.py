@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import backend, cells
 from ..cells.base import Cell
-from ..validate import boolean
+from ..validate import boolean, check_values
 from .layer import Layer
 
 __all__ = ["Recurrent", "Bidirectional", "sequence_mask"]
@@ -177,7 +177,7 @@ def _check_lengths(layer, lengths, T, B):
     if lengths.shape != (B,):
         raise ValueError(f"lengths: expected shape ({B},) (one length per sequence; X has batch size {B} "
                          f"on axis 1), got {tuple(lengths.shape)}")
-    lo, hi = lengths.min().item(), lengths.max().item()
+    lo, hi = (lengths.min().item(), lengths.max().item()) if check_values(lengths) else (1, T)
     if lo < 1 or hi > T:
         raise ValueError(f"lengths: expected values in 1..{T} (T = X.shape[0]), got values in [{lo}, {hi}]")
     return backend.to_device(lengths, layer.xp).astype(np.int64)

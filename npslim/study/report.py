@@ -179,7 +179,8 @@ def _plt():
 
 def _boxplots(path, results, cells, mode, metric, top, task):
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(cells) * 2), 4.2))     # own y scales: the top 10 % sit close
+    # own y scales: the top 10 % sit close
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(cells) * 2), 4.2), layout="constrained")
     for ax, frac, title in ((axes[0], None, "all finished trials"), (axes[1], top, f"top {top:.0%} by validation")):
         data = [analysis.scores(results, c, mode, frac) for c in cells]
         ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=True)
@@ -188,7 +189,6 @@ def _boxplots(path, results, cells, mode, metric, top, task):
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(f"test {metric}")
     fig.suptitle(f"{task}: test {metric} per cell")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -196,7 +196,8 @@ def _boxplots(path, results, cells, mode, metric, top, task):
 def _marginals(path, results, cells, space, metric, task):
     plt = _plt()
     names = [n for n, e in space.items() if isinstance(e, dict)]
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), sharey=True, squeeze=False,
+                             layout="constrained")
     colors = plt.get_cmap("tab10")
     for ax, name in zip(axes[0], names):
         for k, cell in enumerate(cells):
@@ -210,14 +211,13 @@ def _marginals(path, results, cells, space, metric, task):
     axes[0][0].set_ylabel(f"test {metric}")
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.suptitle(f"{task}: test {metric} against each hyperparameter (one dot per trial)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def _time_plot(path, results, cells, task):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     colors = plt.get_cmap("tab10")
     for k, cell in enumerate(cells):
         mine = [r for r in results if r["cell"] == cell and r.get("n_params")]
@@ -230,6 +230,5 @@ def _time_plot(path, results, cells, task):
     ax.set_title(f"{task}: time per trial")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -82,6 +82,19 @@ class Task:
         if lengths is not None and (not isinstance(lengths, np.ndarray) or lengths.shape != (N,)
                                     or lengths.dtype != np.int64 or lengths.min() < 1 or lengths.max() > T):
             raise ValueError(f"lengths_{split}: expected int64 ({N},) with values in [1, {T}]")
+        # the values the losses would otherwise check on the device, at every step
+        valid = targets
+        if self.kind.endswith("-each") and lengths is not None:
+            valid = targets[np.arange(T)[:, None] < lengths[None, :]]          # padded steps are not scored
+        if self.kind.startswith("classify"):
+            valid = valid[valid != IGNORE] if self.kind == "classify-each" else valid
+            if valid.size and (valid.min() < 0 or valid.max() >= self.output_size):
+                raise ValueError(f"targets_{split}: expected class ids in [0, {self.output_size})"
+                                 f"{' or IGNORE (-1)' if self.kind == 'classify-each' else ''}, "
+                                 f"got values in [{valid.min()}, {valid.max()}]")
+        elif self.kind == "multilabel-each" and valid.size and not (valid.min() >= 0 and valid.max() <= 1):
+            raise ValueError(f"targets_{split}: expected 0/1 labels (probabilities in [0, 1]), "
+                             f"got values in [{valid.min():g}, {valid.max():g}]")
 
     # ------------------------------------------------------------------ access
     def split(self, split):

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import model_io, optim
+from .. import backend, model_io, optim
 from ..files import jsonable, load_npz, save_npz_atomic
+from ..optim.clipping import global_sq_norm
 from ..model import Model
 from ..tasks import Task
-from ..validate import integer, number
+from ..validate import checked_on_host, integer, number
 from .checkpoint import CHECKPOINT_FORMAT, json_value, prefixed, rng_states, set_rng_states
-from .metrics import evaluate, metrics_from_sums, minibatch_loss
-from .models import batch_to_device, model_dtype, model_xp
+from .metrics import Sums, check_model_fits_task, evaluate, metrics_from_sums, minibatch, minibatch_loss
+from .models import model_dtype, model_xp
 from .tbptt import carried_state, tbptt_chunks
 
 __all__ = ["TrainingDiverged", "Trainer", "SCHEDULES", "EVAL_POSITIONS"]
@@ -80,6 +81,7 @@ class Trainer:
         if not isinstance(task, Task):
             raise TypeError(f"task: expected an npslim.tasks.Task (e.g. npslim.tasks.make('adding')), "
                             f"got {type(task).__name__}")
+        check_model_fits_task(model, task)
         self.model, self.task = model, task
         self.xp, self.dtype = model_xp(model), model_dtype(model)
         self.batch_size = integer("batch_size", batch_size, 1)
@@ -185,32 +187,35 @@ class Trainer:
         epoch = self.epoch + 1
         n_batches = math.ceil(self._fit_task.n_train / self.batch_size)
         record = {"epoch": epoch, "lr": self.optimizer.lr}
-        sums = {"loss": 0.0, "count": 0, "correct": 0}
+        sums, guard = Sums(self.xp), _Guard(self.xp, read_each_step=backend.name_of(self.xp) == "numpy")
         self.model.train()
         start = time.perf_counter()
         bar = tqdm(total=n_batches, desc=f"{self.desc or self.task.name} epoch {epoch}/{epochs}", unit="batch",
                    leave=False, disable=not self.progress, dynamic_ncols=True)
+        shown = start
         try:
             step = 0
-            for X, y, lengths in self._fit_task.batches("train", self.batch_size, self.rng):
-                X, y, lengths = batch_to_device(X, y, lengths, self.xp, self.dtype)
-                if self.tbptt is None:
-                    step += 1
-                    self._step(X, y, lengths, epoch, step, sums)
-                else:
-                    with carried_state(self.model):
-                        for Xc, yc in tbptt_chunks(X, y, self.tbptt):
-                            step += 1
-                            self._step(Xc, yc, None, epoch, step, sums)
-                bar.update(1)
-                bar.set_postfix(_running(self.task, sums), refresh=False)
+            with checked_on_host():                 # the Task checked its values; check_model_fits_task the sizes
+                for X, y, lengths in self._fit_task.batches("train", self.batch_size, self.rng):
+                    if self.tbptt is None:
+                        step += 1
+                        self._step(self._minibatch(X, y, lengths), epoch, step, sums, guard)
+                    else:
+                        with carried_state(self.model):
+                            for Xc, yc in tbptt_chunks(X, y, self.tbptt):
+                                step += 1
+                                self._step(self._minibatch(Xc, yc, None), epoch, step, sums, guard)
+                    bar.update(1)
+                    if not bar.disable and time.perf_counter() - shown > 1.0:     # the running means: one read a second
+                        shown = time.perf_counter()
+                        bar.set_postfix({k: _short(v) for k, v in sums.metrics(self.task).items()
+                                         if k in ("loss", "accuracy", "mse", "bpc", "nll")}, refresh=False)
+            guard.check(self, epoch)                # on a GPU: the one read of the epoch's losses and norms
         finally:
             bar.close()
         record["seconds"] = time.perf_counter() - start
         self._check_parameters(epoch)
-        record.update({f"train_{k}": v for k, v in
-                       metrics_from_sums(self.task.kind, sums["loss"], sums["count"], sums["correct"],
-                                         self.task.metric).items()})
+        record.update({f"train_{k}": v for k, v in sums.metrics(self.task).items()})
         start = time.perf_counter()
         for split in self.splits:
             record.update({f"{split}_{k}": v for k, v in self.evaluate(split).items()})
@@ -218,39 +223,43 @@ class Trainer:
         self._end_of_epoch(record)
         return record
 
-    def _step(self, X, y, lengths, epoch, step, sums):
-        """One optimizer step on one minibatch (or TBPTT window), guarded against NaN/Inf."""
+    def _minibatch(self, X, y, lengths):
+        return minibatch(self.task.kind, X, y, lengths, self.xp, self.dtype)
+
+    def _step(self, batch, epoch, step, sums, guard):
+        """One optimizer step on one minibatch (or TBPTT window), guarded against NaN/Inf.
+        Nothing is read from the device (except the loss, for a per-step loss-driven schedule)."""
         model = self.model
-        with np.errstate(all="ignore"):             # the guard below reports non-finite values precisely
-            out = model.forward(X, lengths)
-            loss, dout, count, correct = minibatch_loss(self.task.kind, out, y, lengths, self.xp)
-            if not math.isfinite(loss):
-                raise self._diverged("loss", loss, epoch, step)
-            if count == 0:                          # a TBPTT window with no scored step: carry the state only
+        with np.errstate(all="ignore"):             # the guard reports non-finite values precisely
+            out = model.forward(batch.X, batch.lengths)
+            if batch.count == 0:                    # a TBPTT window with no scored step: carry the state only
                 return
+            loss, dout, correct = minibatch_loss(self.task.kind, out, batch)
             model.zero_grad()
             model.backward(dout)
             grads = model.grads()
-            norm = optim.clip_grad_norm(grads, self.clip) if self.clip else _global_norm(grads, self.xp)
-            if not math.isfinite(norm):
-                raise self._diverged("gradient norm", norm, epoch, step)
+            if self.clip:
+                norm = optim.clip_grad_norm(grads, self.clip)
+            else:
+                norm = self.xp.sqrt(global_sq_norm(list(grads.values())))
+            guard.record(self, epoch, step, loss, norm)     # on the host: raises here, before the update
             if isinstance(self.schedule, optim.LossDrivenLR) and self.schedule.per == "step":
                 try:
-                    self.schedule.update(loss)                              # η = η₀·exp(C of this minibatch)
+                    self.schedule.update(float(backend.to_host(loss)))     # η = η₀·exp(C of this minibatch)
                 except ValueError:                                          # exp(C) overflows: C > 700
                     raise self._diverged("learning rate η₀·exp(loss)", math.inf, epoch, step) from None
             self.optimizer.step()
         self.step_count += 1
-        sums["loss"] += loss * count
-        sums["count"] += count
-        sums["correct"] += correct or 0
+        sums.add(loss, batch.count, correct)
 
     def _check_parameters(self, epoch):
-        for name, p in self.model.params().items():
-            if not self.xp.isfinite(p).all().item():
+        params = self.model.params()
+        finite = backend.to_host(self.xp.stack([self.xp.isfinite(p).all() for p in params.values()]))
+        for name, ok in zip(params, finite.tolist()):
+            if not ok:
                 raise self._diverged(f"parameter {name!r}", math.nan, epoch, None)
 
-    def _diverged(self, quantity, value, epoch, step):
+    def _diverged(self, quantity, value, epoch, step, applied=None):
         where = f"epoch {epoch}, step {step}" if step is not None else f"the end of epoch {epoch}"
         if self.last_checkpoint is not None:
             keep = f"the last good checkpoint is {self.last_checkpoint} (epoch {epoch - 1})"
@@ -259,7 +268,8 @@ class Trainer:
         else:
             keep = "no checkpoints are kept (out=None)"
         return TrainingDiverged(
-            f"training diverged: non-finite {quantity} ({value}) at {where} (after {self.step_count} optimizer "
+            f"training diverged: non-finite {quantity} ({value}) at {where} "
+            f"(after {self.step_count if applied is None else applied} optimizer "
             f"steps); training stopped; {keep}. Try a smaller learning rate or gradient clipping.",
             epoch=epoch, step=step, quantity=quantity, value=value, checkpoint=self.last_checkpoint)
 
@@ -396,14 +406,31 @@ def _progress_bar_class():
     return tqdm
 
 
-def _global_norm(grads, xp):
-    total = sum(xp.sum(g * g, dtype=xp.float64).item() for g in grads.values())
-    return math.sqrt(total) if math.isfinite(total) else total
+class _Guard:
+    """The divergence guard of one epoch: the loss and the gradient norm of every step, kept on
+    the device.  On the host (``read_each_step``: reading costs nothing) each step is checked as
+    it is recorded, so training stops before the optimizer applies it; on a GPU they are read
+    once, at the end of the epoch, and the first non-finite one is reported all the same."""
 
+    def __init__(self, xp, read_each_step):
+        self.xp, self.read_each_step, self.steps, self.values = xp, read_each_step, [], []
 
-def _running(task, sums):
-    m = metrics_from_sums(task.kind, sums["loss"], sums["count"], sums["correct"], task.metric)
-    return {k: _short(v) for k, v in m.items() if k in ("loss", "accuracy", "mse", "bpc", "nll")}
+    def record(self, trainer, epoch, step, loss, norm):
+        self.steps.append((step, trainer.step_count))                  # the step, the optimizer steps before it
+        self.values.append(self.xp.stack([loss, norm]))
+        if self.read_each_step:
+            self.check(trainer, epoch)
+
+    def check(self, trainer, epoch):
+        if not self.values:
+            return
+        values, steps = backend.to_host(self.xp.stack(self.values)), self.steps    # (steps, 2): loss, norm
+        self.steps, self.values = [], []
+        bad = ~np.isfinite(values)
+        if bad.any():
+            k, which = np.argwhere(bad)[0]
+            step, applied = steps[k]
+            raise trainer._diverged(("loss", "gradient norm")[which], float(values[k, which]), epoch, step, applied)
 
 
 def _short(v):
