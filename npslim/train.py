@@ -35,7 +35,8 @@ early-stopping counters and the epoch.  Hence:
 * **Nothing read back in a step** (GPU): the loss, the number correct and the gradient norm stay
   on the device; the values of ids, lengths and targets are checked on the host when the Task is
   made (:func:`npslim.validate.checked_on_host`).  An epoch reads five times: its sums, the
-  guard's record, the parameters' finiteness and each evaluation's sums.  What a step sends is the
+  guard's record, the parameters' finiteness and the sums of the validation and the test
+  evaluations (four times without a validation split).  What a step sends is the
   minibatch and the noise of dropout, input noise or a stochastic cell, drawn on the host.  The
   one exception is ``schedule="loss"`` with ``per="step"``, which reads each minibatch's loss.
 

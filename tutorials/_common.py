@@ -174,7 +174,9 @@ def _qualname(obj):
 
 
 def _relative(obj):
-    path = Path(inspect.getsourcefile(obj)).resolve()
+    """The file of ``obj``'s source, from the repository root; a wrapped function's own file (as
+    ``inspect.getsourcelines`` reads it), not its wrapper's."""
+    path = Path(inspect.getsourcefile(inspect.unwrap(obj))).resolve()
     for parent in path.parents:
         if parent.name == "npslim":
             return str(path.relative_to(parent.parent))
