@@ -69,6 +69,30 @@ def test_committed_notebook_is_built_in_sync_and_error_free(py):
 
 
 @pytest.mark.parametrize("py", SOURCES, ids=IDS)
+def test_source_lines_a_committed_notebook_shows_are_still_there(py):
+    """where() prints "npslim/...py:LINE  code" and show_source() "`npslim/...py`, line LINE" with
+    the code below: each line must still read so in the library, or the notebook points a reader
+    at the wrong line (rebuild it)."""
+    import re
+    root = TUTORIALS.parent
+    nb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+    shown = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") + out.get("data", {}).get("text/markdown", "")
+            shown += re.findall(r"^(npslim/[\w/]+\.py):(\d+)\s+(.+)$", text, flags=re.M)
+            shown += re.findall(r"`(npslim/[\w/]+\.py)`, line (\d+):\n\n```python\n(.+)$", text, flags=re.M)
+    stale = []
+    for path, line, code in shown:
+        lines = (root / path).read_text(encoding="utf-8").splitlines()
+        now = lines[int(line) - 1].strip() if int(line) <= len(lines) else "(past the end)"
+        if now != code.strip():
+            stale.append(f"{path}:{line} shows {code.strip()[:60]!r}, the file has {now[:60]!r}")
+    assert not stale, (f"{py.stem}: {len(stale)} of {len(shown)} source lines moved; rebuild it: "
+                       f"python tutorials/build.py {py.stem[:2]}\n" + "\n".join(stale[:5]))
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=IDS)
 def test_notebook_runs_top_to_bottom_at_smoke_budget(py, tmp_path):
     nb, seconds = build.execute(py, "smoke", workdir=tmp_path)     # raises CellExecutionError on any error
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]

@@ -129,8 +129,6 @@ class LSTMP(LSTM):
     def __init__(self, input_size, hidden_size, *, proj_size=None, forget_bias=0.0, seed=0, dtype="float32"):
         self.proj_size = _proj_size(_positive_int("hidden_size", hidden_size), proj_size)
         self.forget_bias = number("forget_bias", forget_bias, what="(a constant inside σ(f̄ᵗ + forget_bias))")
-        if self.forget_bias:     # fᵗ = σ(f̄ᵗ + forget_bias) is formed by forget_gate, not by the joint σ call
-            self.SIGMOID_GATES = ("o",)
         super().__init__(input_size, hidden_size, peepholes=False, seed=seed, dtype=dtype)
 
     # ------------------------------------------------------------------ parameters
@@ -166,6 +164,12 @@ class LSTMP(LSTM):
         return 4 * n * (m + p) + 4 * n
 
     # ------------------------------------------------------------------ the forget gate
+    def _joint_sigmoid(self):
+        """The LSTM's one σ call for i, f, o; with a forget bias o alone (i is σ'd by its own call:
+        the joint slots must sit side by side), as forget_gate forms σ(f̄ᵗ + forget_bias)."""
+        if not self.forget_bias: return super()._joint_sigmoid()
+        return ("o",), slice(self._k["o"], self._k["o"] + 1)
+
     def forget_gate(self, s, c_prev, i, loop):
         """fᵗ = σ(f̄ᵗ + forget_bias), in place in the block f̄ of ``s`` (no peepholes; backward is
         the LSTM's, σ' from fᵗ)"""
