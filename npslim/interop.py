@@ -24,8 +24,8 @@ Biases.  torch has two bias vectors, ``bias_ih_l0`` and ``bias_hh_l0``; wherever
 appear as a sum (every LSTM and RNN block, the GRU's r and u gates) npslim has one bias,
 their sum, and ``to_torch`` puts ours in ``bias_ih_l0`` and zeros in ``bias_hh_l0``.  The GRU's
 candidate is the exception: torch applies the reset gate after the recurrent product,
-r ⊙ (W_hn h + b_hn), so b_hn is not a plain sum term; it is our ``b_Rn`` and b_in is our
-``b_n``.  A torch module made with ``bias=False`` becomes a cell whose biases are zero.
+r ⊙ (W_hn h + b_hn), so b_hn is not a plain sum term; it is our ``b_Rz`` and b_in is our
+``b_z``.  A torch module made with ``bias=False`` becomes a cell whose biases are zero.
 
 torch is imported inside the functions: it is a test-time dependency only.  Weights are
 read from the module wherever it lives and ``to_torch`` builds a CPU module in the cell's
@@ -43,11 +43,11 @@ from .cells.rnn import RNN
 #: per npslim cell: (torch gate, npslim parameter suffix) in torch's row order of weight_ih_l0
 TORCH_BLOCKS = {
     "lstm": (("i", "_i"), ("f", "_f"), ("g", "_z"), ("o", "_o")),
-    "gru": (("r", "_r"), ("z", "_u"), ("n", "_n")),
+    "gru": (("r", "_r"), ("z", "_u"), ("n", "_z")),
     "rnn": (("h", ""),),
 }
-#: the one block whose torch biases are not a sum: torch's b_in -> b_n, b_hn -> b_Rn
-GRU_CANDIDATE = ("n", "b_n", "b_Rn")
+#: the one block whose torch biases are not a sum: torch's b_in -> b_z, b_hn -> b_Rz
+GRU_CANDIDATE = ("n", "b_z", "b_Rz")
 
 
 def _import_torch():
@@ -128,8 +128,8 @@ def from_torch(module, dtype="float64"):
         _set(cell, f"W{suffix}", w_ih[rows].T)                # ours (m, n) = torch's (n, m) transposed
         _set(cell, f"R{suffix}", w_hh[rows].T)
         if kind == "gru" and torch_gate == GRU_CANDIDATE[0]:
-            _set(cell, GRU_CANDIDATE[1], b_ih[rows])           # b_n  = b_in
-            _set(cell, GRU_CANDIDATE[2], b_hh[rows])           # b_Rn = b_hn
+            _set(cell, GRU_CANDIDATE[1], b_ih[rows])           # b_z  = b_in
+            _set(cell, GRU_CANDIDATE[2], b_hh[rows])           # b_Rz = b_hn
         else:
             _set(cell, f"b{suffix}", b_ih[rows] + b_hh[rows])  # b = b_ih + b_hh
     return cell
@@ -160,8 +160,8 @@ def to_torch(cell):
             module.weight_ih_l0[rows] = host(f"W{suffix}").T      # torch's (n, m) = ours (m, n) transposed
             module.weight_hh_l0[rows] = host(f"R{suffix}").T
             if kind == "gru" and torch_gate == GRU_CANDIDATE[0]:
-                module.bias_ih_l0[rows] = host(GRU_CANDIDATE[1])   # b_in = b_n
-                module.bias_hh_l0[rows] = host(GRU_CANDIDATE[2])   # b_hn = b_Rn
+                module.bias_ih_l0[rows] = host(GRU_CANDIDATE[1])   # b_in = b_z
+                module.bias_hh_l0[rows] = host(GRU_CANDIDATE[2])   # b_hn = b_Rz
             else:
                 module.bias_ih_l0[rows] = host(f"b{suffix}")       # b_ih = b, b_hh = 0
     return module

@@ -9,8 +9,8 @@ of these (stacked gates, the input projection before the loop, one product per w
 gradient after it).  tests/test_reference.py checks every fast cell against its reference.
 
     rnn     Elman RNN, yᵗ = φ(W xᵗ + R yᵗ⁻¹ + b), φ = tanh, sigmoid or relu (``activation``)
-    gru     GRU in PyTorch's form (the reset gate multiplies R_n yᵗ⁻¹ + b_Rn), as ``gru``; its
-            candidate nᵗ is ``nt`` in the code (n is the cell size)
+    gru     GRU in PyTorch's form (the reset gate multiplies R_z yᵗ⁻¹ + b_Rz), as ``gru``; its
+            candidate zᵗ (torch's n) plays the LSTM's block input
     lstm    Greff et al.'s vanilla LSTM with peepholes (none when ``p`` has no ``p_*``)
     glstm   G-LSTM (Kuchaiev & Ginsburg 2017): k independent small LSTMs, then the projection P
 
@@ -24,7 +24,7 @@ the same keys (``grads[k] += ...``).  Shapes (B the batch, m the input, n the ce
 
     x (B, m)     y (B, n) (glstm: (B, p))     c (B, n)     X (T, B, m)     Y (T, B, n)
     rnn    W (m, n)    R (n, n)    b (n,)                                     state y
-    gru    W_r W_u W_n (m, n)    R_r R_u R_n (n, n)    b_r b_u b_n b_Rn (n,)  state y
+    gru    W_r W_u W_z (m, n)    R_r R_u R_z (n, n)    b_r b_u b_z b_Rz (n,)  state y
     lstm   W_z W_i W_f W_o (m, n)    R_* (n, n)    b_* (n,)    p_i p_f p_o (n,)   state (y, c)
     glstm  W_* (k, m/k, n/k)    R_* (k, p/k, n/k)    b_* (n,)    P (n, p)        state (y, c)
 
@@ -111,28 +111,28 @@ def gru_step_forward(x, y_prev, p):
     r = sigmoid(rbar)                                                      # rᵗ = σ(r̄ᵗ)
     ubar = x @ p["W_u"] + y_prev @ p["R_u"] + p["b_u"]                     # ūᵗ = W_u xᵗ + R_u yᵗ⁻¹ + b_u
     u = sigmoid(ubar)                                                      # uᵗ = σ(ūᵗ)
-    q = y_prev @ p["R_n"] + p["b_Rn"]                                      # qᵗ = R_n yᵗ⁻¹ + b_Rn
-    nbar = x @ p["W_n"] + p["b_n"] + r * q                                 # n̄ᵗ = W_n xᵗ + b_n + rᵗ ⊙ qᵗ
-    nt = np.tanh(nbar)                                                     # nᵗ = tanh(n̄ᵗ)
-    y = (1.0 - u) * nt + u * y_prev                                        # yᵗ = (1 − uᵗ) ⊙ nᵗ + uᵗ ⊙ yᵗ⁻¹
-    return y, (x, y_prev, r, u, q, nt)
+    q = y_prev @ p["R_z"] + p["b_Rz"]                                      # qᵗ = R_z yᵗ⁻¹ + b_Rz
+    zbar = x @ p["W_z"] + p["b_z"] + r * q                                 # z̄ᵗ = W_z xᵗ + b_z + rᵗ ⊙ qᵗ
+    z = np.tanh(zbar)                                                      # zᵗ = tanh(z̄ᵗ)
+    y = (1.0 - u) * z + u * y_prev                                         # yᵗ = (1 − uᵗ) ⊙ zᵗ + uᵗ ⊙ yᵗ⁻¹
+    return y, (x, y_prev, r, u, q, z)
 
 
 def gru_step_backward(dy, cache, p, grads):
     """δyᵗ (B, n) -> δxᵗ (B, m), δyᵗ⁻¹ (B, n); adds into grads."""
-    x, y_prev, r, u, q, nt = cache
-    dnbar = dy * (1.0 - u) * (1.0 - nt * nt)                               # δn̄ᵗ = δyᵗ ⊙ (1 − uᵗ) ⊙ tanh'(n̄ᵗ)
-    dubar = dy * (y_prev - nt) * u * (1.0 - u)                             # δūᵗ = δyᵗ ⊙ (yᵗ⁻¹ − nᵗ) ⊙ σ'(ūᵗ)
-    dq = dnbar * r                                                         # δqᵗ = δn̄ᵗ ⊙ rᵗ
-    drbar = dnbar * q * r * (1.0 - r)                                      # δr̄ᵗ = δn̄ᵗ ⊙ qᵗ ⊙ σ'(r̄ᵗ)
-    for gate, dgbar in (("r", drbar), ("u", dubar), ("n", dnbar)):
+    x, y_prev, r, u, q, z = cache
+    dzbar = dy * (1.0 - u) * (1.0 - z * z)                                 # δz̄ᵗ = δyᵗ ⊙ (1 − uᵗ) ⊙ tanh'(z̄ᵗ)
+    dubar = dy * (y_prev - z) * u * (1.0 - u)                              # δūᵗ = δyᵗ ⊙ (yᵗ⁻¹ − zᵗ) ⊙ σ'(ūᵗ)
+    dq = dzbar * r                                                         # δqᵗ = δz̄ᵗ ⊙ rᵗ
+    drbar = dzbar * q * r * (1.0 - r)                                      # δr̄ᵗ = δz̄ᵗ ⊙ qᵗ ⊙ σ'(r̄ᵗ)
+    for gate, dgbar in (("r", drbar), ("u", dubar), ("z", dzbar)):
         grads["W_" + gate] += x.T @ dgbar                                  # δW_g += ⟨δḡᵗ, xᵗ⟩
         grads["b_" + gate] += dgbar.sum(axis=0)                            # δb_g += δḡᵗ
-    for gate, dgrec in (("r", drbar), ("u", dubar), ("n", dq)):
-        grads["R_" + gate] += y_prev.T @ dgrec                             # δR_g += ⟨δḡᵗ, yᵗ⁻¹⟩ (for R_n: δqᵗ)
-    grads["b_Rn"] += dq.sum(axis=0)                                        # δb_Rn += δqᵗ
-    dx = drbar @ p["W_r"].T + dubar @ p["W_u"].T + dnbar @ p["W_n"].T     # δxᵗ = W_rᵀ δr̄ᵗ + W_uᵀ δūᵗ + W_nᵀ δn̄ᵗ
-    dy_prev = (drbar @ p["R_r"].T + dubar @ p["R_u"].T + dq @ p["R_n"].T  # δyᵗ⁻¹ = R_rᵀ δr̄ᵗ + R_uᵀ δūᵗ + R_nᵀ δqᵗ
+    for gate, dgrec in (("r", drbar), ("u", dubar), ("z", dq)):
+        grads["R_" + gate] += y_prev.T @ dgrec                             # δR_g += ⟨δḡᵗ, yᵗ⁻¹⟩ (for R_z: δqᵗ)
+    grads["b_Rz"] += dq.sum(axis=0)                                        # δb_Rz += δqᵗ
+    dx = drbar @ p["W_r"].T + dubar @ p["W_u"].T + dzbar @ p["W_z"].T     # δxᵗ = W_rᵀ δr̄ᵗ + W_uᵀ δūᵗ + W_zᵀ δz̄ᵗ
+    dy_prev = (drbar @ p["R_r"].T + dubar @ p["R_u"].T + dq @ p["R_z"].T  # δyᵗ⁻¹ = R_rᵀ δr̄ᵗ + R_uᵀ δūᵗ + R_zᵀ δqᵗ
                + dy * u)                                                   #        + δyᵗ ⊙ uᵗ
     return dx, dy_prev
 

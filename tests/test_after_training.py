@@ -234,9 +234,9 @@ def test_a_checkpoint_with_nan_parameters_is_never_written_nor_loaded(digits, ch
         trainer.save_checkpoint(checkpoint)
     assert checkpoint.read_bytes() == before
     d = load_npz(checkpoint)                                        # one written by hand
-    d["model/rnn.cell.b_n"] = np.full_like(d["model/rnn.cell.b_n"], np.nan)
+    d["model/rnn.cell.b_z"] = np.full_like(d["model/rnn.cell.b_z"], np.nan)
     save_npz_atomic(checkpoint, d)
-    with pytest.raises(CorruptFile, match=r"checkpoint\.npz: parameter 'rnn\.cell\.b_n'.*non-finite"):
+    with pytest.raises(CorruptFile, match=r"checkpoint\.npz: parameter 'rnn\.cell\.b_z'.*non-finite"):
         _fresh(digits).load_checkpoint(checkpoint)
 
 

@@ -61,7 +61,7 @@ def reference_gru(p, X, y):
     for x in X:
         r = sigmoid(x @ p["W_r"] + y @ p["R_r"] + p["b_r"])
         u = sigmoid(x @ p["W_u"] + y @ p["R_u"] + p["b_u"])
-        n = np.tanh(x @ p["W_n"] + p["b_n"] + r * (y @ p["R_n"] + p["b_Rn"]))
+        n = np.tanh(x @ p["W_z"] + p["b_z"] + r * (y @ p["R_z"] + p["b_Rz"]))
         y = (1 - u) * n + u * y
         Y.append(y)
     return np.stack(Y), y
@@ -151,16 +151,16 @@ def test_param_counts(m, n):
 
 def test_parameter_names():
     assert set(make_cell("rnn").params) == {"W", "R", "b"}
-    assert set(make_cell("gru").params) == {f"{w}_{g}" for w in "WRb" for g in "run"} | {"b_Rn"}
+    assert set(make_cell("gru").params) == {f"{w}_{g}" for w in "WRb" for g in "ruz"} | {"b_Rz"}
     assert set(make_cell("mgu").params) == {f"{w}_{g}" for w in "WRb" for g in "fy"}
 
 
 def test_gru_stacked_layout():
-    cell = make_cell("gru")           # GATE_ORDER r, u, n: u is block 1 of W, R and b
-    assert type(cell).GATE_ORDER == ("r", "u", "n")
+    cell = make_cell("gru")           # GATE_ORDER r, u, z: u is block 1 of W, R and b
+    assert type(cell).GATE_ORDER == ("r", "u", "z")
     cell.params["b_u"][...] = 3.0
     assert np.all(host(cell.b)[6:12] == 3.0) and not np.any(host(cell.b)[:6] == 3.0)
-    assert np.shares_memory(cell.params["W_n"], cell.W)
+    assert np.shares_memory(cell.params["W_z"], cell.W)
 
 
 # ---------------------------------------------------------------- gate activations

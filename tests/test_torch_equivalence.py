@@ -26,10 +26,10 @@ TORCH_GRADS = {
              **{f"R_{g}": ("weight_hh_l0", k) for k, g in enumerate("ifzo")},
              **{f"b_{g}": ("bias_ih_l0", k) for k, g in enumerate("ifzo")},
              **{f"b_{g}~": ("bias_hh_l0", k) for k, g in enumerate("ifzo")}},
-    "gru": {**{f"W_{g}": ("weight_ih_l0", k) for k, g in enumerate("run")},
-            **{f"R_{g}": ("weight_hh_l0", k) for k, g in enumerate("run")},
-            **{f"b_{g}": ("bias_ih_l0", k) for k, g in enumerate("run")},
-            "b_r~": ("bias_hh_l0", 0), "b_u~": ("bias_hh_l0", 1), "b_Rn": ("bias_hh_l0", 2)},
+    "gru": {**{f"W_{g}": ("weight_ih_l0", k) for k, g in enumerate("ruz")},
+            **{f"R_{g}": ("weight_hh_l0", k) for k, g in enumerate("ruz")},
+            **{f"b_{g}": ("bias_ih_l0", k) for k, g in enumerate("ruz")},
+            "b_r~": ("bias_hh_l0", 0), "b_u~": ("bias_hh_l0", 1), "b_Rz": ("bias_hh_l0", 2)},
     "rnn": {"W": ("weight_ih_l0", 0), "R": ("weight_hh_l0", 0), "b": ("bias_ih_l0", 0), "b~": ("bias_hh_l0", 0)},
 }
 
@@ -134,7 +134,7 @@ def test_float32_and_bias_free():
     module = torch.nn.GRU(M, N, bias=False)                  # float32, no biases
     cell = from_torch(module, dtype="float32")
     assert cell.dtype == np.float32
-    for name in ("b_r", "b_u", "b_n", "b_Rn"):
+    for name in ("b_r", "b_u", "b_z", "b_Rz"):
         assert not np.any(backend.to_host(cell.params[name]))
     assert to_torch(cell).weight_ih_l0.dtype == torch.float32
     X = np.random.default_rng(0).standard_normal((T, B, M)).astype(np.float32)
