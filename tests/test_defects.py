@@ -58,8 +58,19 @@ def test_loss_schedule_overflow_is_training_diverged_with_the_last_good_checkpoi
     with pytest.raises(TrainingDiverged, match="η₀·exp") as info:
         trainer.fit(2)
     assert info.value.epoch == 2 and info.value.checkpoint == tmp_path / "checkpoint.npz"
+    assert len(trainer.history) == 1 and trainer.best["epoch"] == 1     # epoch 2 left no trace
     again = Trainer(build_model(task, "lstm", 4), task, schedule="loss", lr=1e-3, clip=None, progress=False)
     assert again.load_checkpoint(info.value.checkpoint).epoch == 1
+
+
+def test_loss_schedule_overflow_in_the_first_epoch_ends_the_cli_run_with_one_line(tmp_path, capsys, monkeypatch):
+    """The epoch-end overflow of η₀·exp(C) used to update "best" to an epoch the history never
+    got: the CLI's summary then died on an IndexError."""
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = npslim_cli("train", *QUICK, "--epochs", "1", "--schedule", "loss", "--lr", "50", "--clip", "0",
+                              "--out", "r", capsys=capsys)
+    assert rc == 1 and "training diverged: non-finite learning rate η₀·exp(loss)" in err, err
+    assert "Error" not in err and len(err.strip().splitlines()) == 1, err
 
 
 # ------------------------------------------------------------------------------ run folders

@@ -274,6 +274,11 @@ class Trainer:
             epoch=epoch, step=step, quantity=quantity, value=value, checkpoint=self.last_checkpoint)
 
     def _end_of_epoch(self, record):
+        if isinstance(self.schedule, optim.LossDrivenLR) and self.schedule.per == "epoch":
+            try:                                                            # first: an overflow leaves no trace
+                self.schedule.update(record["train_loss"])                  # next epoch: η₀·exp(C of this one)
+            except ValueError:                                              # exp(C) overflows: C > 700
+                raise self._diverged("learning rate η₀·exp(loss)", math.inf, record["epoch"], None) from None
         value = record[self.monitor]
         better = (self.best["value"] is None
                   or (value > self.best["value"] if self.mode == "max" else value < self.best["value"]))
@@ -284,13 +289,7 @@ class Trainer:
             self.bad_epochs += 1
         if isinstance(self.schedule, optim.ReduceLROnPlateau):
             self.schedule.step(value)
-        elif isinstance(self.schedule, optim.LossDrivenLR):
-            if self.schedule.per == "epoch":
-                try:
-                    self.schedule.update(record["train_loss"])              # next epoch: η₀·exp(C of this one)
-                except ValueError:                                          # exp(C) overflows: C > 700
-                    raise self._diverged("learning rate η₀·exp(loss)", math.inf, record["epoch"], None) from None
-        elif self.schedule is not None:
+        elif self.schedule is not None and not isinstance(self.schedule, optim.LossDrivenLR):
             self.schedule.step()
         if self.patience is not None and self.bad_epochs >= self.patience:
             self.stopped_early = True
