@@ -415,3 +415,19 @@ def test_a_model_too_small_for_the_task_is_refused_before_training():
     with pytest.raises(ValueError, match=r"model: its last layer gives 1 class scores, task 'tokens' has 2 classes"):
         evaluate(model(7, 1), task)
     Trainer(model(9, 3), task, progress=False).fit(1)           # larger is fine
+
+
+def test_the_per_step_loss_schedule_reads_one_loss_a_step_and_nothing_else(monkeypatch):
+    """The documented exception: η = η₀·exp(C) after every minibatch needs C on the host."""
+    task = tasks.make("adding", n_train=24, n_test=8, T=6)
+    trainer = on_fake(lambda: Trainer(build_model(task, "gru", 4, seed=0), task, batch_size=8, progress=False,
+                                      schedule="loss", schedule_options={"per": "step"}, lr=1e-3))
+    per_step, step = [], Trainer._step
+
+    def counted(self, *args):
+        with fakegpu.counting() as log:
+            step(self, *args)
+        per_step.append(log)
+    monkeypatch.setattr(Trainer, "_step", counted)
+    trainer.fit(1)
+    assert per_step and all(len(log) == 1 and log[0][:2] == ("to_host", 1) for log in per_step), per_step
