@@ -119,7 +119,7 @@ def test_layers_on_fakegpu_match_numpy():
             model.backward(args[2])
         # scalars read by the range checks of ids and lengths; one array: the dropout mask, drawn on the host
         assert all(n == 1 for d, n, _ in log if d == "to_host"), log
-        assert [w.rsplit(" ", 1)[1] for d, _, w in log if d == "to_device"] == (["_draw_mask"] if move is dev else [])
+        assert [w.rsplit(" ", 1)[1] for d, _, w in log if d == "to_device"] == (["_noise"] if move is dev else [])
         results.append([out, *model.grads().values()])
     for a, b in zip(*results):
         assert_close(b, a)

@@ -127,7 +127,44 @@ class Dense(Layer):
         return f"Dense({self.in_size}, {self.out_size}, dtype={self.dtype.name!r})"
 
 
-class Dropout(Layer):
+class _HostNoise(Layer):
+    """A layer of noise without parameters (Dropout, GaussianNoise).  Its noise comes from the
+    layer's own NumPy generator, seeded with ``seed``, on the host (as a stochastic cell's
+    noise): the generator's state is checkpointed, so a resumed run draws the same noise on every
+    backend; each draw is then moved to the layer's backend.  ``noise_frozen()`` reuses the first
+    draw of a shape and dtype."""
+
+    GENERATORS = ("_host_rng", "_rng")                  # saved in checkpoints: a resume draws the same noise
+
+    def __init__(self, *, seed):
+        super().__init__(seed=seed, dtype="float32")
+        self._rng = None                                # made on the first draw
+        self._frozen = False
+        self._frozen_draw = None
+
+    def _noise(self, shape, dtype, draw):
+        """``draw(rng, shape, dtype)`` on the host, on the layer's backend (the frozen one if any)."""
+        frozen = self._frozen_draw
+        if self._frozen and frozen is not None and tuple(frozen.shape) == shape and frozen.dtype == dtype:
+            return frozen
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        noise = backend.to_device(draw(self._rng, shape, dtype), self.xp)
+        if self._frozen:
+            self._frozen_draw = noise
+        return noise
+
+    @contextlib.contextmanager
+    def noise_frozen(self):
+        """Inside the block the first noise drawn is reused by every call (same shape and dtype)."""
+        self._frozen, self._frozen_draw = True, None
+        try:
+            yield self
+        finally:
+            self._frozen, self._frozen_draw = False, None
+
+
+class Dropout(_HostNoise):
     r"""Inverted dropout: zero each input with probability p, scale the rest by 1/(1 − p).
 
     Forward and backward (training mode)::
@@ -136,38 +173,21 @@ class Dropout(Layer):
 
     so E[out] = x.  ``variational=True`` (Gal and Ghahramani) draws ONE mask per sequence and
     feature, shared by every step of a time-major (T, B, F) input: m has shape (1, B, F).
-    Evaluation mode (and p = 0) is the identity.  The noise comes from the layer's own NumPy
-    generator, seeded with ``seed``, on the host (as a stochastic cell's noise): its state is
-    checkpointed, so a resumed run draws the same masks on every backend; each mask is then
-    moved to the layer's backend.  No parameters.
+    Evaluation mode (and p = 0) is the identity.  The masks are drawn on the host from the
+    layer's own seeded generator, checkpointed (see ``_HostNoise``).  No parameters.
     """
 
-    GENERATORS = ("_host_rng", "_rng")
-
     def __init__(self, p, variational=False, *, seed=0):
-        super().__init__(seed=seed, dtype="float32")
+        super().__init__(seed=seed)
         self.p = number("p", p, low=0.0, high=1.0, high_open=True, what="(the drop probability)")
         self.variational = bool(variational)
-        self._rng = None                  # drawn on first use, on the layer's backend
-        self._frozen = False
-        self._frozen_mask = None
 
     def _mask_shape(self, x):
         return (1,) + tuple(x.shape[1:]) if self.variational else tuple(x.shape)
 
-    def _draw_mask(self, x):
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        shape = self._mask_shape(x)
-        if self._frozen and self._frozen_mask is not None and self._frozen_mask.shape == shape \
-                and self._frozen_mask.dtype == x.dtype:
-            return self._frozen_mask
-        keep = self._rng.random(shape, dtype=x.dtype) >= self.p               # [uᵢ >= p]
-        mask = keep.astype(x.dtype)
-        mask *= x.dtype.type(1.0 / (1.0 - self.p))                             # m = [u >= p] / (1 − p)
-        mask = backend.to_device(mask, self.xp)
-        if self._frozen:
-            self._frozen_mask = mask
+    def _draw_mask(self, rng, shape, dtype):
+        mask = (rng.random(shape, dtype=dtype) >= self.p).astype(dtype)       # [uᵢ >= p]
+        mask *= dtype.type(1.0 / (1.0 - self.p))                               # m = [u >= p] / (1 − p)
         return mask
 
     def forward(self, x):
@@ -184,7 +204,7 @@ class Dropout(Layer):
                              f"got {x.ndim}-d shape {tuple(x.shape)}")
         if not self.training or self.p == 0.0:
             return x, None                                                     # identity
-        mask = self._draw_mask(x)
+        mask = self._noise(self._mask_shape(x), x.dtype, self._draw_mask)
         return x * mask, {"mask": mask, "shape": tuple(x.shape)}               # out = x ⊙ m
 
     def backward(self, dout, cache):
@@ -196,43 +216,30 @@ class Dropout(Layer):
                              f"got {tuple(getattr(dout, 'shape', ()))}")
         return dout * cache["mask"]                                            # δx = dout ⊙ m
 
-    @contextlib.contextmanager
-    def noise_frozen(self):
-        """Inside the block the first mask drawn is reused by every call (same shape)."""
-        self._frozen, self._frozen_mask = True, None
-        try:
-            yield self
-        finally:
-            self._frozen, self._frozen_mask = False, None
-
     def __repr__(self):
         return f"Dropout({self.p}" + (", variational=True)" if self.variational else ")")
 
 
-class GaussianNoise(Layer):
+class GaussianNoise(_HostNoise):
     r"""Additive Gaussian noise on the inputs (Greff et al. 2017's "input noise" hyperparameter).
 
     Forward and backward (training mode)::
 
         out = x + σ ε,  ε ~ N(0, 1) elementwise           δx = dout
 
-    Evaluation mode (and σ = 0) is the identity.  The noise comes from the layer's own NumPy
-    generator, seeded with ``seed``, on the host (as Dropout's masks): its state is checkpointed,
-    so a resumed run draws the same noise on every backend; each draw is then moved to the layer's
-    backend.  ``noise_frozen()`` reuses one draw.  No parameters.
+    Evaluation mode (and σ = 0) is the identity.  The noise is drawn on the host from the layer's
+    own seeded generator, checkpointed (see ``_HostNoise``).  No parameters.
     """
 
-    GENERATORS = ("_host_rng", "_rng")                  # saved in checkpoints: a resume draws the same noise
-
     def __init__(self, std, *, seed=0):
-        super().__init__(seed=seed, dtype="float32")
+        super().__init__(seed=seed)
         if isinstance(std, bool) or not isinstance(std, (int, float, np.floating, np.integer)) \
                 or not (std >= 0 and math.isfinite(std)):
             raise ValueError(f"std: expected a finite noise standard deviation >= 0, got {std!r}")
         self.std = float(std)
-        self._rng = None
-        self._frozen = False
-        self._frozen_noise = None
+
+    def _draw_noise(self, rng, shape, dtype):
+        return rng.standard_normal(shape, dtype=dtype) * dtype.type(self.std)  # σ ε
 
     def forward(self, x):
         """x (...) -> out (same shape), cache (None: δx = dout needs nothing)."""
@@ -241,28 +248,11 @@ class GaussianNoise(Layer):
                             f"got {getattr(x, 'dtype', type(x).__name__)}")
         if not self.training or self.std == 0.0:
             return x, None                                                     # identity
-        if self._frozen and self._frozen_noise is not None and self._frozen_noise.shape == x.shape:
-            return x + self._frozen_noise, None
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        noise = self._rng.standard_normal(x.shape, dtype=x.dtype) * x.dtype.type(self.std)   # σ ε
-        noise = backend.to_device(noise, self.xp)
-        if self._frozen:
-            self._frozen_noise = noise
-        return x + noise, None                                                 # out = x + σ ε
+        return x + self._noise(tuple(x.shape), x.dtype, self._draw_noise), None   # out = x + σ ε
 
     def backward(self, dout, cache):
         """dout -> δx = dout."""
         return dout
-
-    @contextlib.contextmanager
-    def noise_frozen(self):
-        """Inside the block the first noise drawn is reused by every call (same shape)."""
-        self._frozen, self._frozen_noise = True, None
-        try:
-            yield self
-        finally:
-            self._frozen, self._frozen_noise = False, None
 
     def __repr__(self):
         return f"GaussianNoise({self.std})"
