@@ -27,7 +27,7 @@ import numpy as np
 
 from . import backend, cells
 
-__all__ = ["MODEL_FORMAT", "HEADS", "CorruptFile", "read_npz", "check_finite", "layer_config", "build_layer",
+__all__ = ["MODEL_FORMAT", "HEADS", "CorruptFile", "read_npz", "nonfinite", "check_finite", "layer_config", "build_layer",
            "model_config", "model_from_config", "save", "load", "summary_text", "task_description"]
 
 #: the value of the "format" entry of a model file
@@ -77,14 +77,24 @@ def read_npz(path, *, what="file", required=(), json_keys=(), remedy="restore it
     return arrays
 
 
+def nonfinite(params):
+    """The names of the parameters of ``params`` (name -> floating array, one backend) that hold
+    NaN or inf, in order; one read from the device for all of them."""
+    if not params:
+        return []
+    xp = backend.xp_of(*params.values())
+    finite = backend.to_host(xp.stack([xp.isfinite(p).all() for p in params.values()])).tolist()
+    return [name for name, ok in zip(params, finite) if not ok]
+
+
 def check_finite(params, where):
     """Raise ValueError naming the first parameter of ``params`` (name -> array) holding NaN or inf."""
-    for name, p in params.items():
-        p = backend.to_host(p)
-        if p.dtype.kind == "f" and not bool(np.isfinite(p).all()):
-            bad = int(p.size - np.isfinite(p).sum())
-            raise ValueError(f"{where}: parameter {name!r} holds {bad} non-finite value(s) (NaN or inf); "
-                             f"a model with them predicts nothing useful")
+    bad = nonfinite({name: p for name, p in params.items() if p.dtype.kind == "f"})
+    if bad:
+        a = params[bad[0]]
+        count = int(a.size - backend.xp_of(a).isfinite(a).sum().item())
+        raise ValueError(f"{where}: parameter {bad[0]!r} holds {count} non-finite value(s) (NaN or inf); "
+                         f"a model with them predicts nothing useful")
 
 
 # ---------------------------------------------------------------------------- configs

@@ -253,11 +253,9 @@ class Trainer:
         sums.add(loss, batch.count, correct)
 
     def _check_parameters(self, epoch):
-        params = self.model.params()
-        finite = backend.to_host(self.xp.stack([self.xp.isfinite(p).all() for p in params.values()]))
-        for name, ok in zip(params, finite.tolist()):
-            if not ok:
-                raise self._diverged(f"parameter {name!r}", math.nan, epoch, None)
+        bad = model_io.nonfinite(self.model.params())                       # one read
+        if bad:
+            raise self._diverged(f"parameter {bad[0]!r}", math.nan, epoch, None)
 
     def _diverged(self, quantity, value, epoch, step, applied=None):
         where = f"epoch {epoch}, step {step}" if step is not None else f"the end of epoch {epoch}"
