@@ -44,7 +44,7 @@ from npslim.cells.slim import LSTM1, LSTM2, LSTM3, SlimLSTM
 from npslim.gradcheck import check_cell
 from npslim.optim import LossDrivenLR
 from npslim.training.trainer import Trainer
-from _common import claims, colour, finish, footer, header, pick, show_doc, where
+from _common import claims, colour, curves, finish, footer, header, pick, show_doc, where
 
 header("04-simplified-gates", minutes=2)
 CELLS = ("lstm", "lstm1", "lstm2", "lstm3")
@@ -203,15 +203,10 @@ for name in CELLS:
 
 # %%
 fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(12, 4))
-for name, h in rows_runs.items():
-    epochs = [r["epoch"] for r in h]
-    ax.plot(epochs, [r["test_accuracy"] for r in h], "o-", color=colour(name), label=NAMES[name])
-    ax_lr.plot(epochs, [r["lr"] for r in h], "o-", color=colour(name), label=NAMES[name])
-ax.set(xlabel="epoch", ylabel="test accuracy", title=f"Row-wise MNIST, {N_TRAIN} training images, η₀ = 1e-3")
-ax_lr.set(xlabel="epoch", ylabel="learning rate η of the epoch", yscale="log",
-          title="η = η₀·exp(previous epoch's training loss)")
-ax.legend()
-ax_lr.legend()
+curves(ax, rows_runs, "test_accuracy", NAMES, ylabel="test accuracy",
+       title=f"Row-wise MNIST, {N_TRAIN} training images, η₀ = 1e-3")
+curves(ax_lr, rows_runs, "lr", NAMES, ylabel="learning rate η of the epoch", yscale="log",
+       title="η = η₀·exp(previous epoch's training loss)")
 finish(fig)
 
 # %% [markdown]

@@ -41,7 +41,7 @@ from npslim.cells.lstm import LSTM
 from npslim.cells.slim import LSTM6, LSTMC6
 from npslim.gradcheck import check_cell
 from npslim.train import TrainingDiverged
-from _common import claims, colour, finish, footer, header, pick, show_doc, show_source, where
+from _common import claims, colour, curves, finish, footer, header, pick, show_doc, show_source, where
 
 header("05-slim-lstms", minutes=4)
 CELLS = ("lstm", "lstm6", "lstm_c6")
@@ -157,14 +157,8 @@ for name in CELLS:
 
 # %%
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-for name, h in runs.items():
-    epochs = [r["epoch"] for r in h]
-    ax.plot(epochs, [r["train_loss"] for r in h], "o-", color=colour(name), label=NAMES[name])
-    ax2.plot(epochs, [r["test_accuracy"] for r in h], "o-", color=colour(name), label=NAMES[name])
-ax.set(xlabel="epoch", ylabel="training loss (nats)", title="Training loss")
-ax2.set(xlabel="epoch", ylabel="test accuracy", title="Test accuracy")
-ax.legend()
-ax2.legend()
+curves(ax, runs, "train_loss", NAMES, ylabel="training loss (nats)", title="Training loss")
+curves(ax2, runs, "test_accuracy", NAMES, ylabel="test accuracy", title="Test accuracy")
 fig.suptitle(f"IMDB, {N_TRAIN} training reviews, Adam η = 1e-3, φ = sigmoid, f = 0.59")
 finish(fig)
 

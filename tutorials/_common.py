@@ -94,6 +94,17 @@ def colour(name):
 
 
 # ---------------------------------------------------------------------------- figures
+def curves(ax, runs, key, labels=None, **axes_settings):
+    """On ``ax``, one line per run (cell name -> Trainer history) of ``key`` against the epoch, in
+    the cell's colour, labelled ``labels[name]`` (default: the name); ``axes_settings`` go to
+    ``ax.set`` (the x label is "epoch")."""
+    for name, history in runs.items():
+        ax.plot([r["epoch"] for r in history], [r[key] for r in history], "o-", color=colour(name),
+                label=(labels or {}).get(name, name))
+    ax.set(xlabel="epoch", **axes_settings)
+    ax.legend()
+
+
 def check_figure(fig):
     """Raise ValueError naming what is missing: a title (the figure's, or each axes'), and both axis
     labels of every axes that draws data (colour bars excepted)."""
